@@ -1,0 +1,68 @@
+"""The worker contract, written once. Workers never import this module; it documents and checks them.
+
+A worker is a module ``NAME.py`` in a plugin folder holding one class with:
+
+``dependencies``: list[str]
+    Names of the workers (or pseudo-inputs below) whose outputs it needs.
+``execute(self, input_data: dict) -> dict``
+    ``input_data`` maps each dependency name to that dependency's output. Returns a dict of JSON types
+    (str, int, float, bool, None, list, dict with str keys); it is stored as a readable document.
+
+Optional class attributes:
+
+``version``: str (or a property)
+    Changes when the output would change; without it, a hash of the module source is used. Workers whose
+    result depends on data files (YARA rules, signature databases) fold the files' hash in here.
+``applies_to``: tuple[str, ...]
+    type_tags the worker accepts; other samples get a ``not_applicable`` error without calling ``execute``.
+``dispatch``: dict[str, str]
+    type_tag -> worker name; the runner adds the worker for the sample's type_tag (if loaded) as an extra
+    dependency. This is how ``view`` picks ``view_pe``, ``view_pdf``... without knowing which exist.
+``options``: dict
+    Defaults for settings; ``[worker.NAME]`` in config.ini overrides them. Read them from ``self.options``.
+``timeout``: float
+    Seconds before the worker is stopped (default: config ``worker_timeout``).
+``cacheable``: bool
+    False for workers whose output depends on other samples (similarity); they run on every request.
+
+The docstring's first line is the worker's help summary; the rest says what it returns.
+The worker's name is its file name. Instances are built once per load and reused: keep per-call state local.
+"""
+
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+SAMPLE = "sample"
+"""Pseudo-dependency: the stored sample, ``raw_bytes``, ``md5``, ``filename``, ``type_tag``, ``length``,
+``import_time``. Its bytes are read from the store at most once per request."""
+
+TAGS = "tags"
+"""Pseudo-dependency: the sample's tag list."""
+
+CORPUS = "corpus"
+"""Pseudo-dependency: a :class:`Corpus`, read access to other samples' outputs and a way to add children."""
+
+PSEUDO_DEPENDENCIES = (SAMPLE, TAGS, CORPUS)
+
+RESERVED_NAMES = (*PSEUDO_DEPENDENCIES, "md5", "error")
+
+SAMPLE_FIELDS = ("raw_bytes", "md5", "filename", "type_tag", "length", "import_time")
+
+
+class Corpus(Protocol):
+    """What a worker may do across the store, without importing the server."""
+
+    def outputs(self, worker: str, fields: list[str] | None = None) -> Iterator[tuple[str, dict]]:
+        """Yield ``(md5, output)`` for every sample with a stored output of ``worker``."""
+
+    def store_child(self, raw_bytes: bytes, filename: str, type_tag: str = "") -> str:
+        """Store ``raw_bytes`` as a new sample, linked as a child of the current one; return its md5."""
+
+
+class Worker(Protocol):
+    """The shape the plugin manager checks at load time."""
+
+    dependencies: list[str]
+
+    def execute(self, input_data: dict[str, Any]) -> dict[str, Any]:
+        """Compute this worker's output from its dependencies' outputs."""

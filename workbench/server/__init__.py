@@ -1,0 +1,1 @@
+"""The Workbench server: RPC service, plugin manager, chain runner, process pool and data stores."""

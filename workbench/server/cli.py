@@ -1,0 +1,112 @@
+"""``workbench-server``: start the Workbench server (zerorpc on gevent) over a data store."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import signal
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options; None means 'not given', so config.ini and env values stand."""
+    parser = argparse.ArgumentParser(prog="workbench-server", description=__doc__)
+    parser.add_argument("--bind", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 4242)")
+    parser.add_argument("--datastore", help="sqlite:///path/to/workbench.db or mongodb://host:port/db")
+    parser.add_argument("--config", help="config.ini to read (default: ./config.ini, then the source tree's)")
+    parser.add_argument("--plugin-dir", action="append", default=[], help="extra worker folder (repeatable)")
+    parser.add_argument("--procs", help="worker processes: 'auto' (one per core) or a number; 0 runs chains "
+                                        "in the server process")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse options, then serve until SIGINT or SIGTERM."""
+    from gevent import monkey
+
+    monkey.patch_all()  # before pymongo and friends are imported: its threads must be cooperative
+    from workbench.config import load_config
+    from workbench.exceptions import WorkbenchError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    try:
+        config = load_config(args.config)
+        config.set("server", "bind", args.bind)
+        config.set("server", "port", args.port)
+        config.set("server", "datastore", args.datastore)
+        config.set("server", "procs", args.procs)
+        if args.plugin_dir:
+            given = [d for d in config.get("server", "plugin_dirs").split(",") if d.strip()]
+            config.set("server", "plugin_dirs", ",".join(given + args.plugin_dir))
+        run_server(config)
+    except WorkbenchError as exc:
+        print(f"workbench-server: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_server(config) -> None:  # noqa: ANN001 - workbench.config.Config, imported after patch_all
+    """Build the service, bind, serve; stop cleanly on SIGINT/SIGTERM."""
+    import gevent
+    import zerorpc
+    import zmq
+
+    from workbench.server import zerorpc_compat
+    from workbench.server.rpc_service import WorkbenchRPC
+    from workbench.server.workbench import Workbench
+    from workbench.server.zmq_context import OptionsContext
+
+    zerorpc_compat.apply()
+    log = logging.getLogger("workbench.server")
+    bind, port = config.get("server", "bind"), config.get("server", "port")
+    workbench = Workbench(config)
+    context = OptionsContext({zmq.MAXMSGSIZE: config.get("server", "max_message_mb") * 2**20})
+    server = zerorpc.Server(WorkbenchRPC(workbench), context=context, heartbeat=5)
+    endpoint = f"tcp://{bind}:{port}"
+    server.bind(endpoint)
+    if not _is_loopback(bind):
+        log.warning("listening on %s without CURVE authentication: anyone who can reach it can use it", bind)
+
+    def reload_workers() -> None:
+        while True:
+            gevent.sleep(1.0)
+            try:
+                workbench.plugins.refresh()
+            except Exception:  # a broken plugin folder must not stop the reloader
+                log.exception("worker reload failed")
+
+    reloader = gevent.spawn(reload_workers)
+
+    def stop(*_: object) -> None:
+        log.info("stopping")
+        reloader.kill(block=False)
+        server.stop()
+
+    gevent.signal_handler(signal.SIGTERM, stop)
+    gevent.signal_handler(signal.SIGINT, stop)
+    log.info("listening on %s, datastore %s, %d worker processes", endpoint, workbench.store.uri, workbench.procs)
+    print(f"workbench-server listening on {endpoint}", flush=True)
+    try:
+        server.run()
+    finally:
+        server.close()
+        workbench.close()
+        log.info("stopped")
+
+
+def _is_loopback(bind: str) -> bool:
+    if bind == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(bind).is_loopback
+    except ValueError:
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""MongoDB backend: sample bytes in GridFS; metadata and worker outputs as documents any MongoDB client reads.
+
+``mongomock://anything/db`` runs the same code on mongomock, an in-memory stand-in for tests that persists
+nothing. pymongo yields to gevent only under a full ``gevent.monkey.patch_all()`` done before any import;
+without it every round trip to the server blocks the hub (../shared/notes/spikes.md section 5).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import gridfs
+import pymongo
+from bson import ObjectId
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from workbench.exceptions import StoreError, UnknownMD5
+from workbench.server.data_store.base import SAMPLE_INFO_FIELDS, DataStore
+
+DEFAULT_DB = "workbench"
+INT64 = (-(2**63), 2**63 - 1)
+_gridfs_on_mongomock = False
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _redact(uri: str) -> str:
+    """The URI without its password, for error messages."""
+    return re.sub(r"//[^/@]*@", "//***@", uri)
+
+
+def _plain_key(key: Any) -> bool:
+    """A key MongoDB stores and queries as-is: a non-empty str without '.', NUL or a leading '$'."""
+    return isinstance(key, str) and key[:1] not in ("", "$") and "." not in key and "\0" not in key
+
+
+def _document_safe(value: Any) -> bool:
+    """Whether a JSON value survives as a BSON document unchanged (plain keys, ints that fit in 64 bits)."""
+    if isinstance(value, dict):
+        return all(_plain_key(k) and _document_safe(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(_document_safe(v) for v in value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return INT64[0] <= value <= INT64[1]
+    return True
+
+
+def _decode_output(doc: dict[str, Any]) -> dict[str, Any]:
+    """An output document's output: the subdocument, or the JSON text kept for outputs BSON cannot hold."""
+    if "output_json" in doc:
+        return json.loads(doc["output_json"])
+    return doc.get("output", {})
+
+
+def _connect(uri: str) -> tuple[Any, str]:
+    """(client, database name) for a ``mongodb://``, ``mongodb+srv://`` or ``mongomock://`` URI."""
+    global _gridfs_on_mongomock
+    if uri.startswith("mongomock://"):
+        import mongomock
+        import mongomock.gridfs
+
+        if not _gridfs_on_mongomock:  # patches gridfs' isinstance checks once per process
+            mongomock.gridfs.enable_gridfs_integration()
+            _gridfs_on_mongomock = True
+        return mongomock.MongoClient(), urlsplit(uri).path.strip("/") or DEFAULT_DB
+    try:
+        parsed = pymongo.uri_parser.parse_uri(uri)
+    except (PyMongoError, ValueError) as exc:
+        raise StoreError(f"bad MongoDB URI {_redact(uri)!r}: {exc}; use mongodb://host:port/dbname") from exc
+    kwargs = {} if "serverselectiontimeoutms" in parsed["options"] else {"serverSelectionTimeoutMS": 5000}
+    return pymongo.MongoClient(uri, **kwargs), parsed["database"] or DEFAULT_DB
+
+
+class MongoStore(DataStore):
+    """DataStore on MongoDB (mongomock in tests): samples, fs.files/fs.chunks, outputs, sample_sets, links."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self._client, self.db_name = _connect(uri)
+        self._db = self._client[self.db_name]
+        self._fs = gridfs.GridFS(self._db)
+        try:
+            self._create_indexes()
+        except PyMongoError as exc:
+            self._client.close()
+            raise StoreError(f"cannot open MongoDB store {_redact(uri)}: {exc}; start mongod or fix the "
+                             "[server] datastore URI in config.ini") from exc
+
+    def _create_indexes(self) -> None:
+        samples = self._db.samples
+        samples.create_index([("import_time", 1), ("file_id", 1)])  # oldest-first; file_id breaks ties
+        samples.create_index("type_tag")
+        samples.create_index("tags")
+        self._db.outputs.create_index([("md5", 1), ("worker", 1)], unique=True)
+        self._db.outputs.create_index("worker")
+        self._db.links.create_index([("parent", 1), ("child", 1)], unique=True)
+        self._db.links.create_index([("child", 1), ("parent", 1)])
+
+    # --- samples -----------------------------------------------------------------------------------
+    def store_sample(self, raw_bytes: bytes, md5: str, filename: str, type_tag: str) -> bool:
+        if self.has_sample(md5):
+            return False
+        # Bytes first under a fresh GridFS id, then the metadata: a sample is visible only once its bytes are
+        # complete, and of two racing writers the one whose metadata insert loses drops its own copy.
+        file_id = self._fs.put(raw_bytes, _id=ObjectId(), filename=md5)
+        doc = {"_id": md5, "filename": filename, "type_tag": type_tag, "length": len(raw_bytes),
+               "import_time": _now(), "tags": [], "file_id": file_id}
+        try:
+            self._db.samples.insert_one(doc)
+        except DuplicateKeyError:
+            self._fs.delete(file_id)
+            return False
+        return True
+
+    def has_sample(self, md5: str) -> bool:
+        return self._db.samples.count_documents({"_id": md5}, limit=1) > 0
+
+    def get_sample_info(self, md5: str) -> dict[str, Any] | None:
+        doc = self._db.samples.find_one({"_id": md5})
+        if doc is None:
+            return None
+        return {field: doc["_id" if field == "md5" else field] for field in SAMPLE_INFO_FIELDS}
+
+    def get_sample_bytes(self, md5: str) -> bytes | None:
+        doc = self._db.samples.find_one({"_id": md5}, {"file_id": 1})
+        return self._fs.get(doc["file_id"]).read() if doc else None
+
+    def remove_sample(self, md5: str) -> bool:
+        doc = self._db.samples.find_one_and_delete({"_id": md5}, projection={"file_id": 1})
+        self._db.outputs.delete_many({"md5": md5})
+        self._db.links.delete_many({"$or": [{"parent": md5}, {"child": md5}]})
+        if doc is None:
+            return False
+        self._fs.delete(doc["file_id"])
+        return True
+
+    def iter_md5s(self, type_tag: str | None = None, tags: list[str] | None = None) -> Iterator[str]:
+        query: dict[str, Any] = {}
+        if type_tag:
+            query["type_tag"] = type_tag
+        if tags:
+            query["tags"] = {"$all": list(tags)}
+        cursor = self._db.samples.find(query, {"_id": 1}).sort([("import_time", 1), ("file_id", 1)])
+        return (doc["_id"] for doc in cursor)
+
+    def count_samples(self) -> int:
+        return self._db.samples.count_documents({})
+
+    def total_sample_bytes(self) -> int:
+        rows = list(self._db.samples.aggregate([{"$group": {"_id": None, "total": {"$sum": "$length"}}}]))
+        return int(rows[0]["total"]) if rows else 0
+
+    def oldest_md5s(self, limit: int) -> list[str]:
+        if limit <= 0:  # pymongo reads limit(0) as "no limit"
+            return []
+        cursor = self._db.samples.find({}, {"_id": 1}).sort([("import_time", 1), ("file_id", 1)]).limit(limit)
+        return [doc["_id"] for doc in cursor]
+
+    # --- tags --------------------------------------------------------------------------------------
+    def _update_sample(self, md5: str, update: dict[str, Any]) -> None:
+        if self._db.samples.update_one({"_id": md5}, update).matched_count == 0:
+            raise UnknownMD5(f"no sample with md5 {md5!r} is stored; store it before tagging it")
+
+    def add_tags(self, md5: str, tags: Iterable[str]) -> None:
+        self._update_sample(md5, {"$addToSet": {"tags": {"$each": list(dict.fromkeys(tags))}}})
+
+    def set_tags(self, md5: str, tags: Iterable[str]) -> None:
+        self._update_sample(md5, {"$set": {"tags": sorted(set(tags))}})
+
+    def get_tags(self, md5: str) -> list[str]:
+        doc = self._db.samples.find_one({"_id": md5}, {"tags": 1})
+        return sorted(doc.get("tags", [])) if doc else []
+
+    def get_all_tags(self) -> dict[str, int]:
+        pipeline = [{"$unwind": "$tags"}, {"$group": {"_id": "$tags", "n": {"$sum": 1}}}]
+        return dict(sorted((row["_id"], row["n"]) for row in self._db.samples.aggregate(pipeline)))
+
+    # --- sample sets -------------------------------------------------------------------------------
+    def store_sample_set(self, set_id: str, md5_list: list[str]) -> None:
+        self._db.sample_sets.update_one({"_id": set_id}, {"$setOnInsert": {"md5_list": list(md5_list)}},
+                                        upsert=True)
+
+    def get_sample_set(self, set_id: str) -> list[str] | None:
+        doc = self._db.sample_sets.find_one({"_id": set_id})
+        return doc["md5_list"] if doc else None
+
+    # --- links -------------------------------------------------------------------------------------
+    def add_link(self, parent: str, child: str) -> None:
+        self._db.links.update_one({"parent": parent, "child": child}, {"$setOnInsert": {}}, upsert=True)
+
+    def get_children(self, md5: str) -> list[str]:
+        return sorted(doc["child"] for doc in self._db.links.find({"parent": md5}, {"child": 1}))
+
+    def get_parents(self, md5: str) -> list[str]:
+        return sorted(doc["parent"] for doc in self._db.links.find({"child": md5}, {"parent": 1}))
+
+    # --- outputs -----------------------------------------------------------------------------------
+    def store_output(self, md5: str, worker: str, chain_version: str, versions: dict[str, str],
+                     output: dict[str, Any]) -> None:
+        doc: dict[str, Any] = {"md5": md5, "worker": worker, "chain_version": chain_version,
+                               "versions": dict(versions), "time": _now()}
+        if _document_safe(output):
+            doc["output"] = output
+        else:  # keys with '.'/'$' or ints beyond 64 bits: kept exactly as JSON text
+            doc["output_json"] = json.dumps(output, allow_nan=False)
+        self._db.outputs.replace_one({"md5": md5, "worker": worker}, doc, upsert=True)
+
+    def get_output(self, md5: str, worker: str) -> dict[str, Any] | None:
+        doc = self._db.outputs.find_one({"md5": md5, "worker": worker})
+        if doc is None:
+            return None
+        return {"md5": md5, "worker": worker, "chain_version": doc["chain_version"],
+                "versions": doc["versions"], "time": doc["time"], "output": _decode_output(doc)}
+
+    def iter_outputs(self, worker: str,
+                     fields: list[str] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        projection: dict[str, int] = {"_id": 0, "md5": 1, "output_json": 1}
+        if fields and all(_plain_key(f) for f in fields):
+            projection.update({f"output.{f}": 1 for f in fields})
+        else:
+            projection["output"] = 1
+        for doc in self._db.outputs.find({"worker": worker}, projection):
+            output = _decode_output(doc)
+            yield doc["md5"], ({f: output.get(f) for f in fields} if fields else output)
+
+    def clear_worker_output(self, worker: str | None = None) -> int:
+        return self._db.outputs.delete_many({} if worker is None else {"worker": worker}).deleted_count
+
+    # --- admin -------------------------------------------------------------------------------------
+    def clear(self) -> None:
+        for name in ("samples", "fs.files", "fs.chunks", "outputs", "sample_sets", "links"):
+            self._db[name].delete_many({})
+
+    def close(self) -> None:
+        self._client.close()

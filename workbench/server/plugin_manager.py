@@ -1,0 +1,267 @@
+"""Loads worker modules from plugin folders, validates them, and reloads them when their files change.
+
+A worker that fails to import or validate is recorded with the reason and skipped; loading never fails.
+Modules are imported under a private package name (``workbench_workers.NAME``), never via sys.path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib.util
+import inspect
+import logging
+import sys
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench import contract
+from workbench.config import Config
+from workbench.exceptions import UnknownWorker
+
+log = logging.getLogger(__name__)
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "workers"
+PRIVATE_PACKAGE = "workbench_workers"
+
+
+@dataclass
+class LoadedWorker:
+    """One worker module as loaded: its instance and declared attributes, or why it failed."""
+
+    name: str
+    path: Path
+    source_hash: str
+    instance: Any = None
+    dependencies: list[str] = field(default_factory=list)
+    doc: str = ""
+    error: str | None = None
+    applies_to: tuple[str, ...] = ()
+    dispatch: dict[str, str] = field(default_factory=dict)
+    timeout: float | None = None
+    cacheable: bool = True
+
+    @property
+    def ok(self) -> bool:
+        """Loaded and valid."""
+        return self.error is None
+
+    @property
+    def summary(self) -> str:
+        """The docstring's first line: the worker's help summary."""
+        return self.doc.strip().splitlines()[0] if self.doc.strip() else ""
+
+    def version(self) -> str:
+        """The worker's own version: its ``version`` attribute, else the hash of its source."""
+        declared = getattr(self.instance, "version", None)
+        return str(declared) if declared is not None else self.source_hash
+
+
+def _file_signature(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return (st.st_mtime_ns, st.st_size)
+
+
+class PluginManager:
+    """The set of loaded workers, kept in step with the plugin folders by ``refresh()``."""
+
+    def __init__(self, plugin_dirs: list[str | Path] | None = None, config: Config | None = None,
+                 include_builtin: bool = True) -> None:
+        dirs = [BUILTIN_DIR] if include_builtin else []
+        dirs += [Path(d).expanduser().resolve() for d in plugin_dirs or []]
+        self.dirs = dirs
+        self.config = config
+        self._workers: dict[str, LoadedWorker] = {}
+        self._signatures: dict[Path, tuple[int, int]] = {}
+        self.generation = 0
+        if PRIVATE_PACKAGE not in sys.modules:
+            package = types.ModuleType(PRIVATE_PACKAGE)
+            package.__path__ = []
+            sys.modules[PRIVATE_PACKAGE] = package
+        self.refresh()
+
+    # --- loading -----------------------------------------------------------------------------------
+    def _scan(self) -> dict[str, Path]:
+        found: dict[str, Path] = {}
+        for folder in self.dirs:
+            if not folder.is_dir():
+                log.warning("plugin folder %s does not exist; skipped", folder)
+                continue
+            for path in sorted(folder.glob("*.py")):
+                if not path.name.startswith("_"):
+                    found[path.stem] = path  # a later folder overrides a worker of the same name
+        return found
+
+    def refresh(self) -> bool:
+        """Load new or changed worker files and drop deleted ones. True if anything changed."""
+        found = self._scan()
+        changed = False
+        for name in list(self._workers):
+            if name not in found:
+                del self._workers[name]
+                sys.modules.pop(f"{PRIVATE_PACKAGE}.{name}", None)
+                changed = True
+        for name, path in found.items():
+            try:
+                signature = _file_signature(path)
+            except OSError:
+                continue
+            current = self._workers.get(name)
+            if current is not None and current.path == path and self._signatures.get(path) == signature:
+                continue
+            self._signatures[path] = signature
+            self._workers[name] = self._load(name, path)
+            changed = True
+        if changed:
+            self._validate_graph()
+            self.generation += 1
+            failed = {n: w.error for n, w in self._workers.items() if w.error}
+            log.info("workers loaded: %d ok, %d failed", len(self._workers) - len(failed), len(failed))
+            for name, error in failed.items():
+                log.warning("worker %s skipped: %s", name, error)
+        return changed
+
+    def _load(self, name: str, path: Path) -> LoadedWorker:
+        source = path.read_bytes()
+        loaded = LoadedWorker(name=name, path=path, source_hash=hashlib.sha1(source).hexdigest()[:12])
+        where = f"(from {path})"
+        if name in contract.RESERVED_NAMES:
+            loaded.error = f"the name {name!r} is reserved; rename the file {where}"
+            return loaded
+        module_name = f"{PRIVATE_PACKAGE}.{name}"
+        try:
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+            cls = self._find_class(module)
+            instance = cls()
+            if isinstance(getattr(cls, "options", None), dict):
+                options = dict(cls.options)
+                instance.options = self.config.worker_options(name, options) if self.config else options
+        except Exception as exc:  # a broken worker must never break loading
+            sys.modules.pop(module_name, None)
+            loaded.error = f"{type(exc).__name__}: {exc} {where}"
+            return loaded
+        loaded.instance = instance
+        loaded.doc = inspect.getdoc(cls) or ""
+        loaded.dependencies = list(getattr(cls, "dependencies", []))
+        loaded.applies_to = tuple(getattr(cls, "applies_to", ()) or ())
+        loaded.dispatch = dict(getattr(cls, "dispatch", {}) or {})
+        loaded.timeout = getattr(cls, "timeout", None)
+        loaded.cacheable = bool(getattr(cls, "cacheable", True))
+        loaded.error = self._check_shape(cls, where)
+        return loaded
+
+    @staticmethod
+    def _find_class(module: types.ModuleType) -> type:
+        classes = [obj for obj in vars(module).values()
+                   if inspect.isclass(obj) and obj.__module__ == module.__name__ and hasattr(obj, "execute")]
+        if len(classes) != 1:
+            names = [c.__name__ for c in classes]
+            raise TypeError(f"expected one class with an execute() method, found {len(classes)}: {names}")
+        return classes[0]
+
+    @staticmethod
+    def _check_shape(cls: type, where: str) -> str | None:
+        deps = getattr(cls, "dependencies", None)
+        if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
+            return f"TypeError: 'dependencies' must be a list of worker names, got {deps!r} {where}"
+        execute = getattr(cls, "execute", None)
+        if not callable(execute):
+            return f"TypeError: 'execute' is not callable {where}"
+        try:
+            inspect.signature(execute).bind(None, {})
+        except TypeError:
+            return f"TypeError: execute() must take one argument, input_data {where}"
+        return None
+
+    def _validate_graph(self) -> None:
+        """Mark workers with unknown, failed or cyclic dependencies as failed (repeat until stable)."""
+        for worker in self._workers.values():
+            if worker.error and worker.error.startswith("DependencyError"):
+                worker.error = None
+        changed = True
+        while changed:
+            changed = False
+            for worker in self._workers.values():
+                if worker.error or worker.instance is None:
+                    continue
+                reason = self._dependency_problem(worker)
+                if reason:
+                    worker.error = f"DependencyError: {reason} (from {worker.path})"
+                    changed = True
+
+    def _dependency_problem(self, worker: LoadedWorker) -> str | None:
+        for dep in worker.dependencies:
+            if dep in contract.PSEUDO_DEPENDENCIES:
+                continue
+            target = self._workers.get(dep)
+            if target is None:
+                return f"depends on unknown worker {dep!r}"
+            if target.error:
+                return f"depends on worker {dep!r}, which failed to load"
+        if self._on_cycle(worker.name):
+            return "its dependencies form a cycle"
+        return None
+
+    def _on_cycle(self, start: str) -> bool:
+        stack, seen = list(self._workers[start].dependencies), set()
+        while stack:
+            name = stack.pop()
+            if name == start:
+                return True
+            if name in seen or name not in self._workers:
+                continue
+            seen.add(name)
+            stack.extend(self._workers[name].dependencies)
+        return False
+
+    # --- queries -----------------------------------------------------------------------------------
+    def all(self) -> dict[str, LoadedWorker]:
+        """Every worker found, loaded or failed."""
+        return dict(self._workers)
+
+    def get(self, name: str) -> LoadedWorker:
+        """A loaded, valid worker, or UnknownWorker naming the loaded ones and the closest match."""
+        worker = self._workers.get(name)
+        if worker is not None and worker.ok:
+            return worker
+        if worker is not None:
+            raise UnknownWorker(f"worker {name!r} failed to load: {worker.error}; fix the file and retry")
+        loaded = sorted(n for n, w in self._workers.items() if w.ok)
+        close = difflib.get_close_matches(str(name), loaded, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UnknownWorker(f"unknown worker {name!r}{hint} loaded workers: {', '.join(loaded)}")
+
+    def closure(self, name: str, type_tag: str | None = None) -> list[str]:
+        """``name`` and every worker below it, dependencies first (dispatch targets for ``type_tag`` included)."""
+        order: list[str] = []
+
+        def visit(current: str) -> None:
+            if current in order or current in contract.PSEUDO_DEPENDENCIES:
+                return
+            for dep in self.dependencies_of(current, type_tag):
+                visit(dep)
+            order.append(current)
+
+        visit(name)
+        return order
+
+    def dependencies_of(self, name: str, type_tag: str | None) -> list[str]:
+        """Declared dependencies plus the dispatch target for ``type_tag`` when that worker is loaded."""
+        worker = self.get(name)
+        deps = list(worker.dependencies)
+        target = worker.dispatch.get(type_tag or "")
+        if target and target not in deps and target in self._workers and self._workers[target].ok:
+            deps.append(target)
+        return deps
+
+    def chain_version(self, name: str, type_tag: str | None = None) -> tuple[str, dict[str, str]]:
+        """A hash over the versions of every worker in the chain, and those versions by worker name."""
+        versions = {w: self.get(w).version() for w in self.closure(name, type_tag)}
+        text = "|".join(f"{w}={v}" for w, v in sorted(versions.items()))
+        return hashlib.sha1(text.encode()).hexdigest()[:16], versions

@@ -1,0 +1,84 @@
+"""A long-lived worker process: owns one store connection and runs one chain at a time for the server.
+
+Started by ProcessPool with pipes on stdin/stdout. It pulls the sample from the store itself (the work goes to
+the data), exits when the server goes away (stdin EOF, or the parent-death signal), and keeps no gevent.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import logging
+import os
+import resource
+import signal
+import sys
+
+from workbench import exceptions
+from workbench.config import config_from_dict
+from workbench.server.chain_runner import ChainRunner
+from workbench.server.data_store import open_store
+from workbench.server.pipe_protocol import read_frame, write_frame
+from workbench.server.plugin_manager import PluginManager
+
+log = logging.getLogger("workbench.pool_worker")
+
+
+def _die_with_parent() -> None:
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: a hung child must not outlive the server
+    except OSError:
+        pass
+
+
+def _limit_memory(megabytes: int) -> None:
+    if megabytes > 0:
+        limit = megabytes * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def serve(channel_in, channel_out) -> None:  # noqa: ANN001 - binary pipes
+    """Answer run requests until the server closes the pipe."""
+    init = read_frame(channel_in)
+    config = config_from_dict(init["config_path"], init["config"])
+    store = open_store(init["datastore"])
+    plugins = PluginManager(init["plugin_dirs"], config)
+    runner = ChainRunner(store, plugins, default_timeout=config.get("server", "worker_timeout"),
+                         max_sample_bytes=config.get("server", "max_sample_size_mb") * 2**20,
+                         enforce_timeouts=True)
+    _limit_memory(config.get("server", "worker_memory_mb"))
+    gc.collect()
+    gc.freeze()  # pefile's close()/generate_checksum() run gc.collect(): keep start-up objects out of it
+    write_frame(channel_out, {"ready": os.getpid()})
+    while True:
+        try:
+            request = read_frame(channel_in)
+        except EOFError:
+            return
+        plugins.refresh()
+        try:
+            result = runner.run(request["worker"], request["md5"], force=request.get("force", False))
+            reply = {"ok": True, "output": result.output, "ran": result.ran, "sample_reads": result.sample_reads}
+        except exceptions.WorkbenchError as exc:
+            reply = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
+        except MemoryError:
+            reply = {"ok": False, "error": "WorkerCrashed", "message": "worker process ran out of memory; "
+                     "raise [server] worker_memory_mb if the sample is legitimately big"}
+        write_frame(channel_out, reply)
+        if reply.get("error") == "WorkerCrashed":
+            return  # a process that hit its memory limit is replaced, not reused
+
+
+def main() -> None:
+    """Entry point: protocol on the original stdout; anything a worker prints goes to stderr."""
+    _die_with_parent()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s pool-%(process)d %(name)s: %(message)s")
+    channel_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    serve(sys.stdin.buffer, channel_out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""The remote API: validates arguments and delegates to Workbench. Only the methods below are callable.
+
+Method names are the original Workbench's, so its clients keep working. Every error reaches the client as a
+zerorpc RemoteError whose name is the exception class (UnknownMD5, UnknownWorker, WorkerFailed...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import islice
+from typing import Any
+
+import zerorpc
+
+from workbench import __version__
+from workbench.exceptions import BadArgument
+from workbench.server.help_text import help_text
+from workbench.server.workbench import Workbench
+
+
+def _batched(items: Iterator[Any], size: int) -> Iterator[Any]:
+    """Items one by one (size 1, the original protocol) or in lists of ``size`` (far fewer messages)."""
+    if not isinstance(size, int) or size < 1 or size > 10_000:
+        raise BadArgument(f"batch_size must be a whole number from 1 to 10000, got {size!r}")
+    if size == 1:
+        yield from items
+        return
+    while chunk := list(islice(items, size)):
+        yield chunk
+
+
+class WorkbenchRPC:
+    """Workbench over zerorpc."""
+
+    def __init__(self, workbench: Workbench) -> None:
+        self._wb = workbench
+
+    def store_sample(self, input_bytes: bytes, filename: str, type_tag: str = "") -> str:
+        """Store a sample (bytes) and return its md5; type_tag is guessed by libmagic when empty."""
+        return self._wb.store_sample(input_bytes, filename, type_tag)
+
+    def get_sample(self, md5: str) -> dict:
+        """The sample with its bytes: {'sample': {md5, filename, type_tag, length, import_time, raw_bytes}}."""
+        return self._wb.get_sample(md5)
+
+    def get_sample_info(self, md5: str) -> dict:
+        """The sample's metadata and tags, without its bytes."""
+        return self._wb.get_sample_info(md5)
+
+    def has_sample(self, md5: str) -> bool:
+        """True if a sample with this md5 is stored (ask before sending bytes)."""
+        return self._wb.has_sample(md5)
+
+    def remove_sample(self, md5: str) -> bool:
+        """Remove a sample and every output computed from it."""
+        return self._wb.remove_sample(md5)
+
+    def combine_samples(self, md5_list: list, filename: str, type_tag: str = "") -> str:
+        """Join uploaded chunks (stored samples, in order) into one sample; return its md5."""
+        return self._wb.combine_samples(md5_list, filename, type_tag)
+
+    @zerorpc.stream
+    def stream_sample(self, md5: str, kwargs: dict | None = None) -> Iterator[Any]:
+        """Stream a sample: text samples line by line, others in 1 MiB chunks. kwargs: max_rows."""
+        return self._wb.stream_sample(md5, (kwargs or {}).get("max_rows"))
+
+    def store_sample_set(self, md5_list: list) -> str:
+        """Store a list of md5s and return the set's id."""
+        return self._wb.store_sample_set(md5_list)
+
+    def get_sample_set(self, sample_set: str) -> list:
+        """The md5s in a stored set."""
+        return self._wb.get_sample_set(sample_set)
+
+    def generate_sample_set(self, tags: Any = None, type_tag: str | None = None) -> str:
+        """A set of all samples with all the given tags and/or the given type_tag; returns its id."""
+        return self._wb.generate_sample_set(tags, type_tag)
+
+    def add_tags(self, md5: str, tags: Any) -> None:
+        """Add tags (a list or one string) to a sample."""
+        return self._wb.add_tags(md5, tags)
+
+    def set_tags(self, md5: str, tags: Any) -> None:
+        """Replace a sample's tags."""
+        return self._wb.set_tags(md5, tags)
+
+    def get_tags(self, md5: str) -> list:
+        """A sample's tags."""
+        return self._wb.get_tags(md5)
+
+    def get_all_tags(self) -> dict:
+        """Every tag in use, with how many samples carry it."""
+        return self._wb.get_all_tags()
+
+    def get_children(self, md5: str) -> list:
+        """md5s of samples extracted from this one (archive members, files carried over HTTP)."""
+        return self._wb.get_children(md5)
+
+    def get_parents(self, md5: str) -> list:
+        """md5s of the samples this one was extracted from."""
+        return self._wb.get_parents(md5)
+
+    def work_request(self, worker_name: str, md5: str, subkeys: list | None = None) -> dict:
+        """Run a worker (and its dependencies) on a sample: {'md5': md5, worker_name: output}. Cached when valid."""
+        return self._wb.work_request(worker_name, md5, subkeys)
+
+    @zerorpc.stream
+    def set_work_request(self, worker_name: str, sample_set: str, kwargs: dict | None = None) -> Iterator[Any]:
+        """Stream a worker's results over a stored sample set. kwargs: subkeys, batch_size."""
+        kwargs = kwargs or {}
+        results = self._wb.set_work_request(worker_name, sample_set, kwargs.get("subkeys"))
+        return _batched(results, kwargs.get("batch_size", 1))
+
+    @zerorpc.stream
+    def batch_work_request(self, worker_name: str, kwargs: dict | None = None) -> Iterator[Any]:
+        """Stream a worker's results over samples chosen by kwargs: type_tag, md5_list, tags; plus subkeys, batch_size."""
+        kwargs = dict(kwargs or {})
+        results = self._wb.batch_work_request(worker_name, kwargs)
+        return _batched(results, kwargs.get("batch_size", 1))
+
+    def list_all_workers(self) -> list:
+        """Every worker found, with status ok/failed (and why), summary and dependencies."""
+        return self._wb.list_all_workers()
+
+    def help(self, topic: str | None = None) -> str:
+        """Help on a command or worker; with no topic, a list of all of them."""
+        return help_text(topic, self._commands(), self._wb.plugins.all())
+
+    def explain(self, worker_name: str, md5: str) -> dict:
+        """The chain plan for a sample: for each worker, cached, stale (and why) or to run."""
+        return self._wb.explain(worker_name, md5)
+
+    def test_worker(self, worker_name: str) -> dict:
+        """Run a worker afresh on a stored sample it applies to; report its output or error and time."""
+        return self._wb.test_worker(worker_name)
+
+    def clear_db(self) -> None:
+        """Delete every sample, tag, set and output from the store."""
+        return self._wb.clear_db()
+
+    def clear_worker_output(self, worker_name: str | None = None) -> int:
+        """Drop stored outputs of one worker (all with no name) so they are recomputed; returns the count."""
+        return self._wb.clear_worker_output(worker_name)
+
+    def version(self) -> str:
+        """The server's Workbench version."""
+        return __version__
+
+    def get_datastore_uri(self) -> str:
+        """The URI of the data store this server uses."""
+        return self._wb.store.uri
+
+    def info(self) -> dict:
+        """Server status: version, store, sample count, workers, worker processes, cache hits."""
+        return self._wb.info()
+
+    def _commands(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in dir(self) if not name.startswith("_")}

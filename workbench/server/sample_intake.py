@@ -1,0 +1,56 @@
+"""How bytes become a stored sample: size check first, md5, type_tag guess, one copy kept."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from workbench.exceptions import BadArgument, SampleTooLarge
+from workbench.server.data_store.base import DataStore
+from workbench.server.type_tagger import TYPE_TAGS, guess_type_tag
+
+MD5_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_md5(md5: object) -> str:
+    """The md5 lowercased, or BadArgument saying what an md5 looks like."""
+    if not isinstance(md5, str) or not MD5_PATTERN.match(md5.lower()):
+        raise BadArgument(f"bad md5 {md5!r}: expected 32 hex digits, as returned by store_sample")
+    return md5.lower()
+
+
+def check_size(length: int, max_bytes: int) -> None:
+    """SampleTooLarge before any bytes are kept."""
+    if max_bytes and length > max_bytes:
+        raise SampleTooLarge(
+            f"sample of {length:,} bytes is larger than max_sample_size_mb ({max_bytes // 2**20} MB); "
+            "raise [server] max_sample_size_mb in config.ini, or upload a smaller file"
+        )
+
+
+def clean_filename(filename: object) -> str:
+    """Filenames are data, never paths: a str, no control characters, at most 1024 characters."""
+    if filename is None:
+        return ""
+    if isinstance(filename, bytes):
+        filename = filename.decode("utf-8", "replace")
+    if not isinstance(filename, str):
+        raise BadArgument(f"filename must be a string, got {type(filename).__name__}")
+    return _CONTROL.sub("", filename)[:1024]
+
+
+def store_bytes(store: DataStore, raw_bytes: bytes, filename: str, type_tag: str | None,
+                max_bytes: int) -> str:
+    """Store bytes as a sample (idempotent) and return the md5; type_tag guessed when empty."""
+    if not isinstance(raw_bytes, bytes | bytearray | memoryview):
+        raise BadArgument(f"sample bytes must be bytes, got {type(raw_bytes).__name__}")
+    raw_bytes = bytes(raw_bytes)
+    check_size(len(raw_bytes), max_bytes)
+    filename = clean_filename(filename)
+    if type_tag and (not isinstance(type_tag, str) or not re.match(r"^[a-z0-9_]{1,32}$", type_tag)):
+        raise BadArgument(f"bad type_tag {type_tag!r}: use a short lowercase name such as {', '.join(TYPE_TAGS)}")
+    md5 = hashlib.md5(raw_bytes).hexdigest()
+    if not store.has_sample(md5):
+        store.store_sample(raw_bytes, md5, filename, type_tag or guess_type_tag(raw_bytes, filename))
+    return md5

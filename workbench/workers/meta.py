@@ -1,0 +1,35 @@
+"""Meta: hashes, size and file type of any sample.
+
+Returns md5, sha1, sha256, length, file_type (libmagic's description), mime_type, filename, type_tag and
+import_time, as stored with the sample.
+"""
+
+import hashlib
+
+import magic
+
+
+class Meta:
+    """Hashes, size and libmagic file type of any sample (md5, sha1, sha256, length, file_type, mime_type...)."""
+
+    dependencies = ["sample"]
+
+    def __init__(self) -> None:
+        self._describe = magic.Magic()
+        self._mime = magic.Magic(mime=True)
+
+    def execute(self, input_data: dict) -> dict:
+        sample = input_data["sample"]
+        raw = sample["raw_bytes"]
+        head = raw[: 1 << 20]
+        return {
+            "md5": hashlib.md5(raw).hexdigest(),
+            "sha1": hashlib.sha1(raw).hexdigest(),
+            "sha256": hashlib.sha256(raw).hexdigest(),
+            "length": len(raw),
+            "file_type": self._describe.from_buffer(head) if raw else "empty",
+            "mime_type": self._mime.from_buffer(head) if raw else "application/x-empty",
+            "filename": sample["filename"],
+            "type_tag": sample["type_tag"],
+            "import_time": sample["import_time"],
+        }
