@@ -53,11 +53,10 @@ def main(argv: list[str] | None = None) -> int:
 def run_server(config) -> None:  # noqa: ANN001 - workbench.config.Config, imported after patch_all
     """Build the service, bind, serve; stop cleanly on SIGINT/SIGTERM."""
     import gevent
-    import zerorpc
     import zmq
 
     from workbench.server import zerorpc_compat
-    from workbench.server.rpc_service import WorkbenchRPC
+    from workbench.server.rpc_service import ApiServer, WorkbenchRPC
     from workbench.server.workbench import Workbench
     from workbench.server.zmq_context import OptionsContext
 
@@ -66,7 +65,7 @@ def run_server(config) -> None:  # noqa: ANN001 - workbench.config.Config, impor
     bind, port = config.get("server", "bind"), config.get("server", "port")
     workbench = Workbench(config)
     context = OptionsContext({zmq.MAXMSGSIZE: config.get("server", "max_message_mb") * 2**20})
-    server = zerorpc.Server(WorkbenchRPC(workbench), context=context, heartbeat=5)
+    server = ApiServer(WorkbenchRPC(workbench), context=context, heartbeat=5)
     endpoint = f"tcp://{bind}:{port}"
     server.bind(endpoint)
     if not _is_loopback(bind):

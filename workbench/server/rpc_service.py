@@ -6,6 +6,7 @@ zerorpc RemoteError whose name is the exception class (UnknownMD5, UnknownWorker
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from itertools import islice
 from typing import Any
@@ -13,9 +14,11 @@ from typing import Any
 import zerorpc
 
 from workbench import __version__
-from workbench.exceptions import BadArgument
+from workbench.exceptions import BadArgument, WorkbenchError
 from workbench.server.help_text import help_text
 from workbench.server.workbench import Workbench
+
+log = logging.getLogger(__name__)
 
 
 def _batched(items: Iterator[Any], size: int) -> Iterator[Any]:
@@ -113,7 +116,7 @@ class WorkbenchRPC:
 
     @zerorpc.stream
     def batch_work_request(self, worker_name: str, kwargs: dict | None = None) -> Iterator[Any]:
-        """Stream a worker's results over samples chosen by kwargs: type_tag, md5_list, tags; plus subkeys, batch_size."""
+        """Stream a worker's results over samples chosen by kwargs (type_tag, md5_list, tags; subkeys, batch_size)."""
         kwargs = dict(kwargs or {})
         results = self._wb.batch_work_request(worker_name, kwargs)
         return _batched(results, kwargs.get("batch_size", 1))
@@ -156,3 +159,17 @@ class WorkbenchRPC:
 
     def _commands(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in dir(self) if not name.startswith("_")}
+
+
+class ApiServer(zerorpc.Server):
+    """zerorpc.Server that answers expected errors (WorkbenchError) with their message only, logged in one line.
+
+    Unexpected errors keep zerorpc's behaviour: a logged traceback, sent to the client too.
+    """
+
+    def _print_traceback(self, protocol_v1: bool, exc_infos: list) -> tuple:
+        exc_type, exc_value, _ = exc_infos
+        if not isinstance(exc_value, WorkbenchError):
+            return super()._print_traceback(protocol_v1, exc_infos)
+        log.info("refused: %s: %s", exc_type.__name__, exc_value)
+        return (repr(exc_value),) if protocol_v1 else (exc_type.__name__, str(exc_value), None)

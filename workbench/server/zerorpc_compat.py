@@ -17,7 +17,7 @@ def _zerorpc_args(self: Any) -> tuple | None:
     functor = self._functor
     if hasattr(functor, "_zerorpc_args"):
         return functor._zerorpc_args()
-    for candidate in (functor, getattr(functor, "__call__", None)):
+    for candidate in (functor, type(functor).__call__ if callable(functor) else None):
         try:
             spec = inspect.getfullargspec(candidate)
         except TypeError:

@@ -8,6 +8,7 @@ without it every round trip to the server blocks the hub (../shared/notes/spikes
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -16,7 +17,6 @@ from urllib.parse import urlsplit
 
 import gridfs
 import pymongo
-from bson import ObjectId
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from workbench.exceptions import StoreError, UnknownMD5
@@ -42,14 +42,14 @@ def _plain_key(key: Any) -> bool:
 
 
 def _document_safe(value: Any) -> bool:
-    """Whether a JSON value survives as a BSON document unchanged (plain keys, ints that fit in 64 bits)."""
+    """Whether a JSON value survives as a BSON document unchanged: plain keys, 64-bit ints, finite floats."""
     if isinstance(value, dict):
         return all(_plain_key(k) and _document_safe(v) for k, v in value.items())
     if isinstance(value, list | tuple):
         return all(_document_safe(v) for v in value)
     if isinstance(value, int) and not isinstance(value, bool):
         return INT64[0] <= value <= INT64[1]
-    return True
+    return not isinstance(value, float) or math.isfinite(value)
 
 
 def _decode_output(doc: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +74,7 @@ def _connect(uri: str) -> tuple[Any, str]:
         parsed = pymongo.uri_parser.parse_uri(uri)
     except (PyMongoError, ValueError) as exc:
         raise StoreError(f"bad MongoDB URI {_redact(uri)!r}: {exc}; use mongodb://host:port/dbname") from exc
-    kwargs = {} if "serverselectiontimeoutms" in parsed["options"] else {"serverSelectionTimeoutMS": 5000}
+    kwargs = {} if "serverSelectionTimeoutMS" in parsed["options"] else {"serverSelectionTimeoutMS": 5000}
     return pymongo.MongoClient(uri, **kwargs), parsed["database"] or DEFAULT_DB
 
 
@@ -109,7 +109,7 @@ class MongoStore(DataStore):
             return False
         # Bytes first under a fresh GridFS id, then the metadata: a sample is visible only once its bytes are
         # complete, and of two racing writers the one whose metadata insert loses drops its own copy.
-        file_id = self._fs.put(raw_bytes, _id=ObjectId(), filename=md5)
+        file_id = self._fs.put(raw_bytes, filename=md5)  # a fresh ObjectId, increasing within a process
         doc = {"_id": md5, "filename": filename, "type_tag": type_tag, "length": len(raw_bytes),
                "import_time": _now(), "tags": [], "file_id": file_id}
         try:
@@ -193,7 +193,10 @@ class MongoStore(DataStore):
 
     # --- links -------------------------------------------------------------------------------------
     def add_link(self, parent: str, child: str) -> None:
-        self._db.links.update_one({"parent": parent, "child": child}, {"$setOnInsert": {}}, upsert=True)
+        try:
+            self._db.links.insert_one({"parent": parent, "child": child})
+        except DuplicateKeyError:  # already recorded
+            pass
 
     def get_children(self, md5: str) -> list[str]:
         return sorted(doc["child"] for doc in self._db.links.find({"parent": md5}, {"child": 1}))
@@ -208,7 +211,7 @@ class MongoStore(DataStore):
                                "versions": dict(versions), "time": _now()}
         if _document_safe(output):
             doc["output"] = output
-        else:  # keys with '.'/'$' or ints beyond 64 bits: kept exactly as JSON text
+        else:  # keys with '.'/'$', ints beyond 64 bits: kept exactly as JSON text (NaN raises ValueError)
             doc["output_json"] = json.dumps(output, allow_nan=False)
         self._db.outputs.replace_one({"md5": md5, "worker": worker}, doc, upsert=True)
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from workbench.exceptions import StoreError
+from workbench.exceptions import StoreError, UnknownMD5
 from workbench.server.data_store.base import SAMPLE_INFO_FIELDS, DataStore
 
 SCHEMA = """
@@ -118,13 +118,20 @@ class SqliteStore(DataStore):
         return [r[0] for r in self._db.execute("SELECT md5 FROM samples ORDER BY rowid LIMIT ?", (limit,))]
 
     # --- tags --------------------------------------------------------------------------------------
+    def _require(self, md5: str) -> None:
+        if not self.has_sample(md5):
+            raise UnknownMD5(f"no sample with md5 {md5!r} is stored; store it before tagging it")
+
     def add_tags(self, md5: str, tags: Iterable[str]) -> None:
         with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._require(md5)
             self._db.executemany("INSERT OR IGNORE INTO tags(md5, tag) VALUES (?, ?)", [(md5, t) for t in tags])
 
     def set_tags(self, md5: str, tags: Iterable[str]) -> None:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
+            self._require(md5)
             self._db.execute("DELETE FROM tags WHERE md5=?", (md5,))
             self._db.executemany("INSERT OR IGNORE INTO tags(md5, tag) VALUES (?, ?)", [(md5, t) for t in tags])
 

@@ -1,0 +1,368 @@
+"""One contract suite run against every data store backend, so they cannot drift apart.
+
+Backends: ``sqlite`` (a real file in tmp_path), ``mongodb-real`` (only when WORKBENCH_TEST_MONGO_URI names a
+server; each test gets its own database, dropped afterwards) and ``mongomock`` (in-memory stand-in for the
+MongoDB code path; no real mongod can run on the build machines, see ../shared/notes/packages_and_floors.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pymongo
+import pytest
+
+from workbench.exceptions import BadArgument, StoreError, UnknownMD5
+from workbench.server.data_store import DataStore, open_store
+
+REAL_MONGO_URI = os.environ.get("WORKBENCH_TEST_MONGO_URI", "")
+NO_REAL_MONGO = pytest.mark.skipif(not REAL_MONGO_URI,
+                                   reason="WORKBENCH_TEST_MONGO_URI not set: no real MongoDB server")
+SQLITE = pytest.param("sqlite", id="sqlite")
+MONGODB_REAL = pytest.param("mongodb-real", id="mongodb-real", marks=NO_REAL_MONGO)
+MONGOMOCK = pytest.param("mongomock", id="mongomock")
+
+
+def _real_mongo_uri(db_name: str) -> str:
+    """WORKBENCH_TEST_MONGO_URI with its database path replaced (options kept)."""
+    parts = urlsplit(REAL_MONGO_URI)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db_name}", parts.query, ""))
+
+
+def _open_backend(backend: str, tmp_path: Path) -> Iterator[DataStore]:
+    """Open a fresh, empty store of one backend; close it (and drop a real test database) afterwards."""
+    db_name = f"wb_test_{uuid.uuid4().hex[:12]}"
+    uri = {"sqlite": f"sqlite:///{tmp_path}/wb.db", "mongomock": f"mongomock://test/{db_name}"}.get(backend)
+    store = open_store(uri or _real_mongo_uri(db_name))
+    try:
+        yield store
+    finally:
+        store.close()
+        if backend == "mongodb-real":
+            with pymongo.MongoClient(REAL_MONGO_URI) as client:
+                client.drop_database(db_name)
+
+
+@pytest.fixture(params=[SQLITE, MONGODB_REAL, MONGOMOCK])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DataStore]:
+    yield from _open_backend(request.param, tmp_path)
+
+
+@pytest.fixture(params=[MONGODB_REAL, MONGOMOCK])
+def mongo_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    yield from _open_backend(request.param, tmp_path)
+
+
+def put(store: DataStore, data: bytes, filename: str = "sample.bin", type_tag: str = "data") -> str:
+    """Store bytes under their md5 (computed here with hashlib, independently of the store)."""
+    md5 = hashlib.md5(data).hexdigest()
+    assert store.store_sample(data, md5, filename, type_tag) is True
+    return md5
+
+
+class TestStoreContract:
+    """Every DataStore method, as base.py documents it, on every backend."""
+
+    def test_stored_sample_has_its_info_and_bytes(self, store: DataStore) -> None:
+        before = datetime.now(UTC)
+        md5 = put(store, b"MZ\x90\x00hello", "hello.exe", "exe")
+        after = datetime.now(UTC)
+        assert store.has_sample(md5)
+        info = store.get_sample_info(md5)
+        assert info is not None
+        imported = datetime.fromisoformat(info.pop("import_time"))
+        assert imported.utcoffset() == timedelta(0)
+        assert before - timedelta(seconds=1) <= imported <= after + timedelta(seconds=1)
+        assert info == {"md5": md5, "filename": "hello.exe", "type_tag": "exe", "length": 9}
+        assert store.get_sample_bytes(md5) == b"MZ\x90\x00hello"
+
+    def test_unknown_md5_reads_as_absent_everywhere(self, store: DataStore) -> None:
+        missing = hashlib.md5(b"never stored").hexdigest()
+        assert not store.has_sample(missing)
+        assert store.get_sample_info(missing) is None
+        assert store.get_sample_bytes(missing) is None
+        assert store.remove_sample(missing) is False
+        assert store.get_tags(missing) == []
+        assert store.get_output(missing, "meta") is None
+        assert store.get_children(missing) == [] and store.get_parents(missing) == []
+
+    def test_storing_the_same_bytes_twice_keeps_one_copy(self, store: DataStore) -> None:
+        md5 = put(store, b"same bytes", "first.txt", "txt")
+        assert store.store_sample(b"same bytes", md5, "second.txt", "txt") is False
+        assert store.count_samples() == 1
+        assert store.total_sample_bytes() == len(b"same bytes")
+        assert list(store.iter_md5s()) == [md5]
+        assert store.get_sample_info(md5)["filename"] == "first.txt"
+
+    def test_remove_sample_drops_its_bytes_tags_links_and_outputs(self, store: DataStore) -> None:
+        a, b, c = (put(store, name.encode(), name) for name in ("a", "b", "c"))
+        store.add_tags(a, ["evil", "packed"])
+        store.add_tags(b, ["evil"])
+        store.add_link(a, b)
+        store.add_link(c, a)
+        store.store_output(a, "meta", "v1", {"meta": "1"}, {"x": 1})
+        store.store_output(b, "meta", "v1", {"meta": "1"}, {"x": 2})
+
+        assert store.remove_sample(a) is True
+        assert not store.has_sample(a)
+        assert store.get_sample_bytes(a) is None and store.get_sample_info(a) is None
+        assert store.get_tags(a) == []
+        assert store.get_all_tags() == {"evil": 1}
+        assert store.get_parents(b) == [] and store.get_children(c) == []
+        assert store.get_output(a, "meta") is None
+        assert dict(store.iter_outputs("meta")) == {b: {"x": 2}}
+        assert store.count_samples() == 2 and store.total_sample_bytes() == 2
+        assert store.remove_sample(a) is False
+        assert store.store_sample(b"a", a, "a again", "data") is True
+
+    def test_iter_md5s_filters_by_type_tag_and_all_tags_oldest_first(self, store: DataStore) -> None:
+        exe1 = put(store, b"exe one", type_tag="exe")
+        pdf = put(store, b"a pdf", type_tag="pdf")
+        exe2 = put(store, b"exe two", type_tag="exe")
+        exe3 = put(store, b"exe three", type_tag="exe")
+        store.add_tags(exe1, ["evil", "upx"])
+        store.add_tags(pdf, ["evil"])
+        store.add_tags(exe3, ["evil", "upx", "signed"])
+        assert list(store.iter_md5s()) == [exe1, pdf, exe2, exe3]
+        assert list(store.iter_md5s(type_tag="exe")) == [exe1, exe2, exe3]
+        assert list(store.iter_md5s(tags=["evil"])) == [exe1, pdf, exe3]
+        assert list(store.iter_md5s(tags=["evil", "upx"])) == [exe1, exe3]
+        assert list(store.iter_md5s(type_tag="pdf", tags=["upx"])) == []
+        assert list(store.iter_md5s(type_tag="zip")) == []
+
+    def test_count_total_bytes_and_oldest_md5s(self, store: DataStore) -> None:
+        assert (store.count_samples(), store.total_sample_bytes(), store.oldest_md5s(5)) == (0, 0, [])
+        md5s = [put(store, bytes([i]) * (i * 100 + 1)) for i in range(1, 5)]
+        assert store.count_samples() == 4
+        assert store.total_sample_bytes() == sum(i * 100 + 1 for i in range(1, 5))
+        assert store.oldest_md5s(2) == md5s[:2]
+        assert store.oldest_md5s(100) == md5s
+        assert store.oldest_md5s(0) == []
+
+    def test_tags_add_set_get_and_count(self, store: DataStore) -> None:
+        a, b = put(store, b"tag a"), put(store, b"tag b")
+        store.add_tags(a, ["zeta", "alpha", "zeta"])
+        store.add_tags(a, ["alpha", "beta"])
+        assert store.get_tags(a) == ["alpha", "beta", "zeta"]
+        store.add_tags(b, ["alpha"])
+        assert store.get_all_tags() == {"alpha": 2, "beta": 1, "zeta": 1}
+        store.set_tags(a, ["gamma", "gamma"])
+        assert store.get_tags(a) == ["gamma"]
+        assert store.get_all_tags() == {"alpha": 1, "gamma": 1}
+        store.set_tags(b, [])
+        assert store.get_tags(b) == [] and store.get_all_tags() == {"gamma": 1}
+
+    def test_tagging_an_unknown_md5_raises_and_leaves_no_tags(self, store: DataStore) -> None:
+        missing = hashlib.md5(b"never stored").hexdigest()
+        with pytest.raises(UnknownMD5, match=f"no sample with md5 '{missing}'"):
+            store.add_tags(missing, ["orphan"])
+        with pytest.raises(UnknownMD5, match=f"no sample with md5 '{missing}'"):
+            store.set_tags(missing, ["orphan"])
+        assert store.get_all_tags() == {}
+
+    def test_sample_set_round_trips_and_unknown_id_is_none(self, store: DataStore) -> None:
+        md5s = [put(store, b"set %d" % i) for i in range(3)]
+        store.store_sample_set("set-1", md5s)
+        store.store_sample_set("set-1", md5s)
+        assert store.get_sample_set("set-1") == md5s
+        assert store.get_sample_set("no-such-set") is None
+
+    def test_links_are_seen_from_both_ends_and_recorded_once(self, store: DataStore) -> None:
+        zip_md5, child1, child2 = put(store, b"zip"), put(store, b"child 1"), put(store, b"child 2")
+        for child in (child2, child1, child1):
+            store.add_link(zip_md5, child)
+        assert store.get_children(zip_md5) == sorted([child1, child2])
+        assert store.get_parents(child1) == [zip_md5]
+        assert store.get_parents(zip_md5) == [] and store.get_children(child1) == []
+
+    def test_output_is_stored_with_its_versions_and_replaced(self, store: DataStore) -> None:
+        md5 = put(store, b"output me")
+        output = {"str": "é日", "int": -(2**63), "big": 2**63 - 1, "float": 0.1, "bool": True, "none": None,
+                  "list": [1, "two", [3.5], {"four": 4}], "nested": {"empty": {}, "deep": {"a": [[]]}}}
+        store.store_output(md5, "strings", "chain-1", {"meta": "m1", "strings": "s1"}, output)
+        doc = store.get_output(md5, "strings")
+        assert doc is not None
+        stored_at = datetime.fromisoformat(doc.pop("time"))
+        assert abs(datetime.now(UTC) - stored_at) < timedelta(seconds=60)
+        assert doc == {"md5": md5, "worker": "strings", "chain_version": "chain-1",
+                       "versions": {"meta": "m1", "strings": "s1"}, "output": output}
+
+        store.store_output(md5, "strings", "chain-2", {"meta": "m2", "strings": "s1"}, {"replaced": True})
+        doc = store.get_output(md5, "strings")
+        assert (doc["chain_version"], doc["versions"], doc["output"]) == (
+            "chain-2", {"meta": "m2", "strings": "s1"}, {"replaced": True})
+        assert list(store.iter_outputs("strings")) == [(md5, {"replaced": True})]
+        assert store.get_output(md5, "meta") is None
+
+    def test_outputs_whose_keys_mongodb_forbids_round_trip_unchanged(self, store: DataStore) -> None:
+        md5 = put(store, b"odd keys")
+        output = {"a.b": 1, "$where": "x", "": 0, "nested": {"x.y": [{"$z": None}]}, "huge": 2**70, "ok": 2}
+        store.store_output(md5, "odd", "c1", {"odd": "1"}, output)
+        assert store.get_output(md5, "odd")["output"] == output
+        assert dict(store.iter_outputs("odd")) == {md5: output}
+        assert dict(store.iter_outputs("odd", ["a.b", "ok"])) == {md5: {"a.b": 1, "ok": 2}}
+
+    def test_output_with_nan_is_refused_and_not_stored(self, store: DataStore) -> None:
+        md5 = put(store, b"nan output")
+        with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+            store.store_output(md5, "bad", "c", {}, {"entropy": float("nan")})
+        assert store.get_output(md5, "bad") is None
+
+    def test_iter_outputs_yields_all_of_a_workers_outputs_or_given_fields(self, store: DataStore) -> None:
+        a, b = put(store, b"iter a"), put(store, b"iter b")
+        store.store_output(a, "pe", "c", {}, {"size": 1, "name": "a", "extra": [1]})
+        store.store_output(b, "pe", "c", {}, {"size": 2, "name": "b"})
+        store.store_output(a, "meta", "c", {}, {"size": 99})
+        assert dict(store.iter_outputs("pe")) == {a: {"size": 1, "name": "a", "extra": [1]},
+                                                  b: {"size": 2, "name": "b"}}
+        assert dict(store.iter_outputs("pe", ["size"])) == {a: {"size": 1}, b: {"size": 2}}
+        assert dict(store.iter_outputs("pe", ["extra"])) == {a: {"extra": [1]}, b: {"extra": None}}
+        assert list(store.iter_outputs("no_such_worker")) == []
+
+    def test_clear_worker_output_for_one_worker_then_all_keeps_samples(self, store: DataStore) -> None:
+        a, b = put(store, b"clear a"), put(store, b"clear b")
+        for md5 in (a, b):
+            store.store_output(md5, "meta", "c", {}, {"m": md5})
+            store.store_output(md5, "strings", "c", {}, {"s": md5})
+        store.store_output(a, "pe", "c", {}, {})
+        assert store.clear_worker_output("meta") == 2
+        assert store.get_output(a, "meta") is None and store.get_output(a, "strings") is not None
+        assert store.clear_worker_output("meta") == 0
+        assert store.clear_worker_output() == 3
+        assert list(store.iter_outputs("strings")) == [] and list(store.iter_outputs("pe")) == []
+        assert store.count_samples() == 2 and store.get_sample_bytes(a) == b"clear a"
+
+    def test_clear_drops_everything(self, store: DataStore) -> None:
+        a, b = put(store, b"clear all a"), put(store, b"clear all b")
+        store.add_tags(a, ["t"])
+        store.add_link(a, b)
+        store.store_sample_set("s", [a, b])
+        store.store_output(a, "meta", "c", {}, {"x": 1})
+        store.clear()
+        assert (store.count_samples(), store.total_sample_bytes(), list(store.iter_md5s())) == (0, 0, [])
+        assert not store.has_sample(a) and store.get_sample_bytes(a) is None
+        assert store.get_all_tags() == {} and store.get_children(a) == [] and store.get_parents(b) == []
+        assert store.get_sample_set("s") is None and store.get_output(a, "meta") is None
+        assert put(store, b"clear all a") == a
+
+    def test_every_byte_value_round_trips(self, store: DataStore) -> None:
+        data = bytes(range(256)) + bytes(range(255, -1, -1)) + b"\x00" * 10
+        md5 = put(store, data)
+        assert store.get_sample_bytes(md5) == data
+        assert store.get_sample_info(md5)["length"] == 522
+
+    def test_five_megabyte_sample_round_trips(self, store: DataStore) -> None:
+        data = random.Random(5).randbytes(5 * 1024 * 1024)
+        md5 = put(store, data, "big.bin")
+        start = time.perf_counter()
+        back = store.get_sample_bytes(md5)
+        assert time.perf_counter() - start < 5
+        assert len(back) == 5 * 1024 * 1024 and hashlib.md5(back).hexdigest() == md5
+        assert store.total_sample_bytes() == 5 * 1024 * 1024
+
+    def test_unicode_filename_round_trips(self, store: DataStore) -> None:
+        name = "résumé_Жук_日本語_😈 .exe"
+        md5 = put(store, b"unicode name", name, "exe")
+        assert store.get_sample_info(md5)["filename"] == name
+
+
+def test_sqlite_store_keeps_everything_after_close_and_reopen(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/wb.db"
+    store = open_store(uri)
+    a, b = put(store, b"persist a", "a.exe", "exe"), put(store, b"persist b", "b.txt", "txt")
+    store.add_tags(a, ["keep"])
+    store.add_link(a, b)
+    store.store_sample_set("s", [a, b])
+    store.store_output(a, "meta", "c1", {"meta": "v"}, {"x": [1, 2]})
+    info = store.get_sample_info(a)
+    store.close()
+
+    reopened = open_store(uri)
+    try:
+        assert reopened.get_sample_info(a) == info and reopened.get_sample_bytes(b) == b"persist b"
+        assert list(reopened.iter_md5s()) == [a, b] and reopened.get_tags(a) == ["keep"]
+        assert reopened.get_children(a) == [b] and reopened.get_sample_set("s") == [a, b]
+        doc = reopened.get_output(a, "meta")
+        assert (doc["chain_version"], doc["versions"], doc["output"]) == ("c1", {"meta": "v"}, {"x": [1, 2]})
+    finally:
+        reopened.close()
+
+
+def test_unknown_datastore_scheme_names_the_accepted_forms() -> None:
+    with pytest.raises(BadArgument, match=r"unknown datastore URI 'redis://x'; use sqlite:///"):
+        open_store("redis://x")
+
+
+class TestMongoDocuments:
+    """What a MongoDB client sees: plain documents, GridFS bytes, the indexes, and the store_sample race."""
+
+    def test_sample_metadata_is_a_plain_document_and_bytes_are_in_gridfs(self, mongo_store: Any) -> None:
+        md5 = put(mongo_store, b"doc bytes", "d.exe", "exe")
+        mongo_store.add_tags(md5, ["t"])
+        assert mongo_store.store_sample(b"doc bytes", md5, "again.exe", "exe") is False
+        doc = mongo_store._db.samples.find_one({"_id": md5})
+        assert {k: doc[k] for k in ("filename", "type_tag", "length", "tags")} == {
+            "filename": "d.exe", "type_tag": "exe", "length": 9, "tags": ["t"]}
+        assert isinstance(doc["import_time"], str)
+        files = list(mongo_store._db["fs.files"].find())
+        assert len(files) == 1 and files[0]["length"] == 9 and files[0]["filename"] == md5
+        mongo_store.remove_sample(md5)
+        assert mongo_store._db["fs.files"].count_documents({}) == 0
+        assert mongo_store._db["fs.chunks"].count_documents({}) == 0
+
+    def test_losing_a_store_sample_race_keeps_one_gridfs_copy(self, mongo_store: Any,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+        md5 = put(mongo_store, b"raced", "winner.bin")
+        # The loser checked has_sample before the winner's metadata landed, then hits the unique _id.
+        monkeypatch.setattr(mongo_store, "has_sample", lambda _md5: False)
+        assert mongo_store.store_sample(b"raced", md5, "loser.bin", "data") is False
+        assert mongo_store._db["fs.files"].count_documents({}) == 1
+        assert mongo_store.get_sample_info(md5)["filename"] == "winner.bin"
+        assert mongo_store.get_sample_bytes(md5) == b"raced"
+
+    def test_outputs_are_subdocuments_unless_keys_are_forbidden(self, mongo_store: Any) -> None:
+        md5 = put(mongo_store, b"out docs")
+        mongo_store.store_output(md5, "plain", "c", {"plain": "1"}, {"n": 1, "l": [{"k": "v"}]})
+        mongo_store.store_output(md5, "dotted", "c", {"dotted": "1"}, {"a.b": 1})
+        plain = mongo_store._db.outputs.find_one({"md5": md5, "worker": "plain"})
+        assert plain["output"] == {"n": 1, "l": [{"k": "v"}]} and "output_json" not in plain
+        dotted = mongo_store._db.outputs.find_one({"md5": md5, "worker": "dotted"})
+        assert dotted["output_json"] == '{"a.b": 1}' and "output" not in dotted
+
+    def test_indexes_exist_and_md5_worker_is_unique(self, mongo_store: Any) -> None:
+        def keys(collection: str) -> list[list[tuple[str, int]]]:
+            indexes = mongo_store._db[collection].index_information().values()
+            return [[tuple(k) for k in ix["key"]] for ix in indexes]
+
+        assert [("type_tag", 1)] in keys("samples") and [("tags", 1)] in keys("samples")
+        assert [("import_time", 1), ("file_id", 1)] in keys("samples")
+        assert [("child", 1), ("parent", 1)] in keys("links")
+        mongo_store._db.outputs.insert_one({"md5": "m", "worker": "w"})
+        with pytest.raises(pymongo.errors.DuplicateKeyError, match="(?i)duplicate key"):
+            mongo_store._db.outputs.insert_one({"md5": "m", "worker": "w"})
+
+
+def test_mongomock_database_name_comes_from_the_uri_path() -> None:
+    assert open_store("mongomock://x/mydb").db_name == "mydb"
+    assert open_store("mongomock://x").db_name == "workbench"
+
+
+def test_unreachable_mongodb_raises_store_error_without_the_password() -> None:
+    uri = "mongodb://user:s3cret@127.0.0.1:1/db?serverSelectionTimeoutMS=200"
+    with pytest.raises(StoreError, match=r"cannot open MongoDB store mongodb://\*\*\*@127\.0\.0\.1:1/") as e:
+        open_store(uri)
+    assert "s3cret" not in str(e.value)
+
+
+def test_malformed_mongodb_uri_raises_store_error() -> None:
+    with pytest.raises(StoreError, match="bad MongoDB URI 'mongodb://': .*; use mongodb://host:port/dbname"):
+        open_store("mongodb://")

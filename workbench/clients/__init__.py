@@ -1,0 +1,1 @@
+"""Thin clients: one script per job, all sharing client_helper."""
