@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
 import subprocess
 import sys
 import textwrap
@@ -154,6 +155,12 @@ class Editable:
         assert time.monotonic() < deadline, "the edited worker did not take effect within 2 s"
         time.sleep(0.1)
     assert client.explain("editable", md5)["plan"][-1]["status"] == "cached"
+    write_worker(plugins, "added_later", source.replace("Editable", "AddedLater").replace("VALUE", "3"))
+    deadline = time.monotonic() + 2.5
+    while "added_later" not in {w["name"] for w in client.list_all_workers()}:
+        assert time.monotonic() < deadline, "a new worker file was not picked up within 2 s"
+        time.sleep(0.1)
+    assert client.work_request("added_later", md5)["added_later"] == {"value": 3}
     path.unlink()
     deadline = time.monotonic() + 2.5
     while "editable" in {w["name"] for w in client.list_all_workers()}:
@@ -273,3 +280,24 @@ def test_only_the_public_api_is_callable(server) -> None:
         with pytest.raises(zerorpc.RemoteError) as refused:
             getattr(client, name)()
         assert refused.value.name == "NameError"
+
+
+def _children_of(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in children.read_text().split()] if children.exists() else []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_server_shuts_down_cleanly_and_leaves_no_worker_process(server_factory, sig: int) -> None:
+    server = server_factory(procs=2)
+    client = server.client()
+    md5 = client.store_sample(b"shutdown", "s.txt", "")
+    client.work_request("meta", md5)
+    pool = _children_of(server.proc.pid)
+    assert len(pool) == 2
+    assert server.stop(sig) == 0
+    assert "stopped" in server.log()
+    deadline = time.monotonic() + 5
+    while any(Path(f"/proc/{pid}").exists() for pid in pool):
+        assert time.monotonic() < deadline, "worker processes outlived the server"
+        time.sleep(0.05)
