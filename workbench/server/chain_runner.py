@@ -142,31 +142,45 @@ class ChainRunner:
         if info is None:
             raise UnknownMD5(f"no sample with md5 {md5}; store it first with store_sample")
         type_tag = info["type_tag"]
+        self._check_applies(self.plugins.get(worker_name), md5, type_tag)
         result = ChainResult()
         pseudo: dict[str, Any] = {contract.SAMPLE: LazySample(self.store, info, result)}
         outputs: dict[str, Any] = {}
         for name in self.plugins.closure(worker_name, type_tag):
-            worker = self.plugins.get(name)
-            chain_version, versions = self.plugins.chain_version(name, type_tag)
-            if worker.cacheable and not (force and name == worker_name):
-                doc = self.store.get_output(md5, name)
-                if doc is not None and doc["chain_version"] == chain_version:
-                    outputs[name] = doc["output"]
-                    continue
-            if worker.applies_to and type_tag not in worker.applies_to:
-                raise WorkerNotApplicable(
-                    f"worker {name!r} applies to type_tag {'/'.join(worker.applies_to)}; sample {md5} is "
-                    f"{type_tag!r}. Pick a worker for {type_tag!r} (see list_all_workers) or re-tag the sample"
-                )
-            inputs = {dep: self._input(dep, outputs, pseudo, md5)
-                      for dep in self.plugins.dependencies_of(name, type_tag)}
-            output = self._execute(worker, inputs, md5, type_tag)
-            result.ran.append(name)
-            if worker.cacheable:
-                self.store.store_output(md5, name, chain_version, versions, output)
-            outputs[name] = output
+            try:
+                self._run_one(name, md5, type_tag, outputs, pseudo, result, force and name == worker_name)
+            except WorkerFailed as exc:
+                if name == worker_name:
+                    raise
+                raise type(exc)(f"{exc} (needed by {worker_name!r})") from None
         result.output = outputs[worker_name]
         return result
+
+    def _run_one(self, name: str, md5: str, type_tag: str, outputs: dict[str, Any], pseudo: dict[str, Any],
+                 result: ChainResult, force: bool) -> None:
+        """Reuse the stored output of one worker when its chain is unchanged, else compute and store it."""
+        worker = self.plugins.get(name)
+        chain_version, versions = self.plugins.chain_version(name, type_tag)
+        if worker.cacheable and not force:
+            doc = self.store.get_output(md5, name)
+            if doc is not None and doc["chain_version"] == chain_version:
+                outputs[name] = doc["output"]
+                return
+        self._check_applies(worker, md5, type_tag)
+        inputs = {dep: self._input(dep, outputs, pseudo, md5) for dep in self.plugins.dependencies_of(name, type_tag)}
+        output = self._execute(worker, inputs, md5, type_tag)
+        result.ran.append(name)
+        if worker.cacheable:
+            self.store.store_output(md5, name, chain_version, versions, output)
+        outputs[name] = output
+
+    @staticmethod
+    def _check_applies(worker: LoadedWorker, md5: str, type_tag: str) -> None:
+        if worker.applies_to and type_tag not in worker.applies_to:
+            raise WorkerNotApplicable(
+                f"worker {worker.name!r} applies to type_tag {'/'.join(worker.applies_to)}; sample {md5} is "
+                f"{type_tag!r}. Pick a worker for {type_tag!r} (see list_all_workers) or re-tag the sample"
+            )
 
     def _input(self, dep: str, outputs: dict[str, Any], pseudo: dict[str, Any], md5: str) -> Any:
         if dep in outputs:
