@@ -42,7 +42,11 @@ TAGS = "tags"
 CORPUS = "corpus"
 """Pseudo-dependency: a :class:`Corpus`, read access to other samples' outputs and a way to add children."""
 
-PSEUDO_DEPENDENCIES = (SAMPLE, TAGS, CORPUS)
+HELP = "help"
+"""Pseudo-dependency of ``help_*`` workers only: a help document (kind, topic, doc, ...) built by the server
+from docstrings. Such workers declare ``applies_to = ("help",)`` so they never run on a sample."""
+
+PSEUDO_DEPENDENCIES = (SAMPLE, TAGS, CORPUS, HELP)
 
 RESERVED_NAMES = (*PSEUDO_DEPENDENCIES, "md5", "error")
 

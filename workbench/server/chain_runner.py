@@ -189,7 +189,9 @@ class ChainRunner:
             return self.store.get_tags(md5)
         if dep == contract.CORPUS:
             return StoreCorpus(self.store, md5, self.max_sample_bytes)
-        return pseudo[dep]
+        if dep == contract.SAMPLE:
+            return pseudo[dep]
+        raise WorkerFailed(f"input {dep!r} is given only by help(topic), not to a chain over sample {md5}")
 
     def _execute(self, worker: LoadedWorker, inputs: dict[str, Any], md5: str, type_tag: str) -> dict[str, Any]:
         """The one wrapper that owns worker failure: every exception becomes a WorkerFailed naming the worker."""

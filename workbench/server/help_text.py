@@ -1,54 +1,63 @@
-"""Help for commands and workers, built from their docstrings (one source of truth)."""
+"""Help documents for commands and workers, built from their docstrings (one source of truth).
+
+The server builds a document; the ``help_formatter`` worker (replaceable like any worker) turns it into text.
+"""
 
 from __future__ import annotations
 
 import difflib
 import inspect
+import json
 from typing import Any
 
 from workbench.exceptions import BadArgument
-from workbench.server.plugin_manager import LoadedWorker
+from workbench.server.plugin_manager import LoadedWorker, PluginManager
+
+FORMATTER = "help_formatter"
 
 
-def command_help(name: str, method: Any) -> str:
-    """``name(args)`` and the method's docstring."""
-    signature = str(inspect.signature(method))
-    return f"{name}{signature}\n    {inspect.getdoc(method) or ''}".rstrip()
+def _summary(doc: str | None) -> str:
+    lines = (doc or "").strip().splitlines()
+    return lines[0] if lines else ""
 
 
-def worker_help(worker: LoadedWorker) -> str:
-    """A worker's docstring with its dependencies, applicability and status."""
-    lines = [f"worker {worker.name}  [{'ok' if worker.ok else 'FAILED'}]"]
-    if worker.error:
-        lines.append(f"    error: {worker.error}")
-    lines.append(f"    dependencies: {', '.join(worker.dependencies) or '-'}")
-    if worker.applies_to:
-        lines.append(f"    applies to: {', '.join(worker.applies_to)}")
-    lines += ["", *("    " + line for line in (worker.doc or "(no docstring)").splitlines())]
-    return "\n".join(lines)
+def command_document(name: str, method: Any) -> dict[str, Any]:
+    """A command's signature and docstring."""
+    return {"kind": "command", "topic": name, "signature": f"{name}{inspect.signature(method, eval_str=True)}",
+            "doc": inspect.getdoc(method) or ""}
 
 
-def overview(commands: dict[str, Any], workers: dict[str, LoadedWorker]) -> str:
-    """Every command and worker, one line each."""
-    lines = ["Workbench: bring the work to the data.", "", "Commands (help('NAME') for details):"]
-    for name, method in sorted(commands.items()):
-        summary = (inspect.getdoc(method) or "").splitlines()[0:1]
-        lines.append(f"  {name:<22} {summary[0] if summary else ''}")
-    lines += ["", "Workers (help('NAME') for details):"]
-    for name, worker in sorted(workers.items()):
-        status = "" if worker.ok else "  [FAILED: see help]"
-        lines.append(f"  {name:<22} {worker.summary}{status}")
-    return "\n".join(lines)
+def worker_document(worker: LoadedWorker) -> dict[str, Any]:
+    """A worker's docstring, dependencies, applicability and load status."""
+    return {"kind": "worker", "topic": worker.name, "doc": worker.doc, "status": "ok" if worker.ok else "failed",
+            "error": worker.error, "dependencies": worker.dependencies, "applies_to": list(worker.applies_to)}
 
 
-def help_text(topic: str | None, commands: dict[str, Any], workers: dict[str, LoadedWorker]) -> str:
-    """Help on a command, a worker, or (no topic) everything."""
+def index_document(commands: dict[str, Any], workers: dict[str, LoadedWorker]) -> dict[str, Any]:
+    """Every command and worker with its one-line summary."""
+    return {"kind": "index", "topic": "workbench",
+            "commands": [{"name": n, "summary": _summary(inspect.getdoc(m))} for n, m in sorted(commands.items())],
+            "workers": [{"name": n, "summary": w.summary, "status": "ok" if w.ok else "failed"}
+                        for n, w in sorted(workers.items())]}
+
+
+def help_document(topic: str | None, commands: dict[str, Any], workers: dict[str, LoadedWorker]) -> dict[str, Any]:
+    """The document for a topic: a command, a worker, or (no topic) the index."""
     if topic is None or topic in ("", "workbench"):
-        return overview(commands, workers)
+        return index_document(commands, workers)
     if topic in commands:
-        return command_help(topic, commands[topic])
+        return command_document(topic, commands[topic])
     if topic in workers:
-        return worker_help(workers[topic])
+        return worker_document(workers[topic])
     close = difflib.get_close_matches(str(topic), [*commands, *workers], n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise BadArgument(f"no help topic {topic!r}.{hint} help() lists every command and worker")
+
+
+def help_text(topic: str | None, commands: dict[str, Any], plugins: PluginManager) -> str:
+    """Help as text, formatted by the help_formatter worker (the raw document as JSON if it is not loaded)."""
+    document = help_document(topic, commands, plugins.all())
+    formatter = plugins.all().get(FORMATTER)
+    if formatter is None or not formatter.ok:
+        return json.dumps(document, indent=2)
+    return formatter.instance.execute({"help": document})["text"]

@@ -65,6 +65,9 @@ def serve(channel_in, channel_out) -> None:  # noqa: ANN001 - binary pipes
         except MemoryError:
             reply = {"ok": False, "error": "WorkerCrashed", "message": "worker process ran out of memory; "
                      "raise [server] worker_memory_mb if the sample is legitimately big"}
+        except Exception as exc:  # a bug in the framework itself: report it, keep the process
+            log.exception("internal error running %s on %s", request.get("worker"), request.get("md5"))
+            reply = {"ok": False, "error": "WorkbenchError", "message": f"internal error: {type(exc).__name__}: {exc}"}
         write_frame(channel_out, reply)
         if reply.get("error") == "WorkerCrashed":
             return  # a process that hit its memory limit is replaced, not reused

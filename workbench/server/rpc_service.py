@@ -127,7 +127,7 @@ class WorkbenchRPC:
 
     def help(self, topic: str | None = None) -> str:
         """Help on a command or worker; with no topic, a list of all of them."""
-        return help_text(topic, self._commands(), self._wb.plugins.all())
+        return help_text(topic, self._commands(), self._wb.plugins)
 
     def explain(self, worker_name: str, md5: str) -> dict:
         """The chain plan for a sample: for each worker, cached, stale (and why) or to run."""

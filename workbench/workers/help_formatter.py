@@ -1,0 +1,35 @@
+"""Help formatter: turns a help document (a command, a worker, or the index of both) into readable text.
+
+The server builds the document from docstrings and runs this worker on ``help(topic)``; replace it with a
+plugin of the same name to change how help looks. Returns ``text``.
+"""
+
+INDENT = "    "
+
+
+class HelpFormatter:
+    """Formats help documents (commands, workers, the index) as plain text; returns text."""
+
+    dependencies = ["help"]
+    applies_to = ("help",)
+
+    def execute(self, input_data: dict) -> dict:
+        document = input_data["help"]
+        kind = document["kind"]
+        if kind == "index":
+            lines = ["Workbench: bring the work to the data.", "", "Commands (help('NAME') for details):"]
+            lines += [f"  {c['name']:<22} {c['summary']}" for c in document["commands"]]
+            lines += ["", "Workers (help('NAME') for details):"]
+            lines += [f"  {w['name']:<22} {w['summary']}" + ("" if w["status"] == "ok" else "  [FAILED: see help]")
+                      for w in document["workers"]]
+        elif kind == "command":
+            lines = [document["signature"], *(INDENT + line for line in document["doc"].splitlines())]
+        else:
+            lines = [f"worker {document['topic']}  [{'ok' if document['status'] == 'ok' else 'FAILED'}]"]
+            if document["error"]:
+                lines.append(f"{INDENT}error: {document['error']}")
+            lines.append(f"{INDENT}dependencies: {', '.join(document['dependencies']) or '-'}")
+            if document["applies_to"]:
+                lines.append(f"{INDENT}applies to: {', '.join(document['applies_to'])}")
+            lines += ["", *(INDENT + line for line in (document["doc"] or "(no docstring)").splitlines())]
+        return {"text": "\n".join(line.rstrip() for line in lines)}
