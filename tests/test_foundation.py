@@ -301,3 +301,29 @@ def test_server_shuts_down_cleanly_and_leaves_no_worker_process(server_factory, 
     while any(Path(f"/proc/{pid}").exists() for pid in pool):
         assert time.monotonic() < deadline, "worker processes outlived the server"
         time.sleep(0.05)
+
+
+def test_server_runs_on_the_mongo_backend_through_mongomock(server_factory) -> None:
+    """mongomock (an in-memory stand-in for pymongo, not MongoDB) with chains in the server process."""
+    server = server_factory(datastore="mongomock://localhost/workbench_test", procs=0)
+    client = server.client()
+    path = pe_good_files()[0]
+    md5 = client.store_sample(path.read_bytes(), path.name, "")
+    assert client.get_datastore_uri().startswith("mongomock://")
+    assert client.work_request("meta", md5)["meta"]["md5"] == path.name
+    assert client.work_request("strings", md5) == client.work_request("strings", md5)
+    assert client.info()["counters"]["cache_hits"] == 1
+
+
+def test_mongomock_with_worker_processes_is_refused_with_the_fix(tmp_path) -> None:
+    result = subprocess.run([sys.executable, "-m", "workbench.server.cli", "--port", "0", "--datastore",
+                             "mongomock://localhost/x", "--procs", "2"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "use --procs 0 with it" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_console_scripts_from_the_readme_are_installed() -> None:
+    for script in ("workbench-server", "workbench"):
+        result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, f"{script}: {result.stderr}"
+        assert "usage:" in result.stdout

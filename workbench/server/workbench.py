@@ -54,6 +54,9 @@ class Workbench:
         self.plugins = plugins or PluginManager(self.plugin_dirs, config)
         self.max_bytes = config.get("server", "max_sample_size_mb") * 2**20
         self.procs = resolve_procs(config.get("server", "procs") if procs is None else procs)
+        if self.procs and self.store.uri.startswith("mongomock://"):
+            raise BadArgument("mongomock:// is an in-memory stand-in that worker processes cannot share; "
+                              "use --procs 0 with it, or a real mongodb:// server")
         timeout = config.get("server", "worker_timeout")
         if self.procs == 0:
             executor: Any = LocalExecutor(ChainRunner(self.store, self.plugins, timeout, self.max_bytes))
