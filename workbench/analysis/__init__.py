@@ -1,0 +1,1 @@
+"""Parsing and feature code shared by workers; one module per concern (workers stay small)."""
