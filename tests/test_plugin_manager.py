@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
@@ -135,3 +136,45 @@ def test_workers_are_constructed_once_per_load_not_per_request(tmp_path: Path) -
         assert numbers == {0}
     finally:
         workbench.close()
+
+
+def test_editing_an_analysis_module_reloads_and_revalidates_the_workers_using_it(tmp_path: Path) -> None:
+    from workbench.server import plugin_manager as pm
+
+    helpers = tmp_path / "analysis_copy"
+    helpers.mkdir()
+    (helpers / "shared_rule.py").write_text("ANSWER = 1\n")
+    (helpers / "indirect.py").write_text("from workbench.analysis.shared_rule import ANSWER\n\nDOUBLE = ANSWER * 2\n")
+    write(tmp_path / "workers", "uses_helper", '''
+    from workbench.analysis import indirect
+
+
+    class UsesHelper:
+        """Reads a value from an analysis module."""
+
+        dependencies = ["sample"]
+
+        def execute(self, input_data):
+            return {"double": indirect.DOUBLE}
+    ''')
+    original_dir, original_path = pm.HELPER_DIR, list(__import__("workbench.analysis").analysis.__path__)
+    import workbench.analysis
+
+    pm.HELPER_DIR = helpers
+    workbench.analysis.__path__.insert(0, str(helpers))
+    try:
+        plugins = PluginManager([tmp_path / "workers"], include_builtin=False)
+        worker = plugins.get("uses_helper")
+        assert worker.helpers == {"indirect", "shared_rule"}
+        assert worker.instance.execute({}) == {"double": 2}
+        version = worker.version()
+        (helpers / "shared_rule.py").write_text("ANSWER = 21\n# longer file, new size\n")
+        assert plugins.refresh()
+        worker = plugins.get("uses_helper")
+        assert worker.instance.execute({}) == {"double": 42}, "both modules must be reloaded, in import order"
+        assert worker.version() != version, "cached outputs made with the old helper must go stale"
+    finally:
+        pm.HELPER_DIR = original_dir
+        workbench.analysis.__path__[:] = original_path
+        for name in ("shared_rule", "indirect"):
+            sys.modules.pop(f"workbench.analysis.{name}", None)

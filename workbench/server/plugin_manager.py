@@ -6,6 +6,7 @@ Modules are imported under a private package name (``workbench_workers.NAME``), 
 
 from __future__ import annotations
 
+import ast
 import difflib
 import hashlib
 import importlib.util
@@ -24,7 +25,26 @@ from workbench.exceptions import UnknownWorker
 log = logging.getLogger(__name__)
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "workers"
+HELPER_DIR = Path(__file__).resolve().parent.parent / "analysis"
+HELPER_PACKAGE = "workbench.analysis"
 PRIVATE_PACKAGE = "workbench_workers"
+
+
+def helper_imports(source: bytes) -> set[str]:
+    """Names of the ``workbench.analysis`` modules a source file imports directly."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == HELPER_PACKAGE:
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(HELPER_PACKAGE + "."):
+            found.add(node.module.split(".")[2])
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[2] for a in node.names if a.name.startswith(HELPER_PACKAGE + "."))
+    return {name for name in found if (HELPER_DIR / f"{name}.py").is_file()}
 
 
 @dataclass
@@ -42,6 +62,7 @@ class LoadedWorker:
     dispatch: dict[str, str] = field(default_factory=dict)
     timeout: float | None = None
     cacheable: bool = True
+    helpers: set[str] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -54,7 +75,7 @@ class LoadedWorker:
         return self.doc.strip().splitlines()[0] if self.doc.strip() else ""
 
     def version(self) -> str:
-        """The worker's own version: its ``version`` attribute, else the hash of its source."""
+        """The worker's own version: its ``version`` attribute, else the hash of its source and helper modules."""
         declared = getattr(self.instance, "version", None)
         return str(declared) if declared is not None else self.source_hash
 
@@ -75,6 +96,7 @@ class PluginManager:
         self.config = config
         self._workers: dict[str, LoadedWorker] = {}
         self._signatures: dict[Path, tuple[int, int]] = {}
+        self._helpers: dict[str, tuple[tuple[int, int], bytes, set[str]]] = {}
         self.generation = 0
         if PRIVATE_PACKAGE not in sys.modules:
             package = types.ModuleType(PRIVATE_PACKAGE)
@@ -94,8 +116,64 @@ class PluginManager:
                     found[path.stem] = path  # a later folder overrides a worker of the same name
         return found
 
+    def _refresh_helpers(self) -> set[str]:
+        """Reload changed ``workbench/analysis`` modules (dependencies first); return the changed names."""
+        changed: set[str] = set()
+        for path in HELPER_DIR.glob("*.py"):
+            signature = _file_signature(path)
+            known = self._helpers.get(path.stem)
+            if known is None or known[0] != signature:
+                source = path.read_bytes()
+                self._helpers[path.stem] = (signature, source, helper_imports(source))
+                if known is not None:
+                    changed.add(path.stem)
+        stale = {name for name in self._helpers if self._helper_closure({name}) & changed}
+        for name in self._helper_order(stale):
+            module = sys.modules.get(f"{HELPER_PACKAGE}.{name}")
+            if module is not None:
+                try:
+                    importlib.reload(module)
+                except Exception:  # the workers importing it will fail to load and say why
+                    sys.modules.pop(f"{HELPER_PACKAGE}.{name}", None)
+        return stale
+
+    def _helper_closure(self, names: set[str]) -> set[str]:
+        seen: set[str] = set()
+        stack = list(names)
+        while stack:
+            name = stack.pop()
+            if name not in seen and name in self._helpers:
+                seen.add(name)
+                stack.extend(self._helpers[name][2])
+        return seen
+
+    def _helper_order(self, names: set[str]) -> list[str]:
+        """``names`` with each module after the modules it imports (reload order)."""
+        order: list[str] = []
+        visiting: set[str] = set()
+
+        def visit(name: str) -> None:
+            if name in order or name in visiting or name not in names:
+                return
+            visiting.add(name)
+            for dep in sorted(self._helpers[name][2]):
+                visit(dep)
+            order.append(name)
+
+        for name in sorted(names):
+            visit(name)
+        return order
+
+    def _source_hash(self, source: bytes) -> str:
+        """A hash of the worker's file and every analysis module it imports, directly or not."""
+        digest = hashlib.sha1(source)
+        for name in sorted(self._helper_closure(helper_imports(source))):
+            digest.update(self._helpers[name][1])
+        return digest.hexdigest()[:12]
+
     def refresh(self) -> bool:
-        """Load new or changed worker files and drop deleted ones. True if anything changed."""
+        """Load new or changed worker files (or workers whose analysis modules changed), drop deleted ones."""
+        changed_helpers = self._refresh_helpers()
         found = self._scan()
         changed = False
         for name in list(self._workers):
@@ -109,7 +187,8 @@ class PluginManager:
             except OSError:
                 continue
             current = self._workers.get(name)
-            if current is not None and current.path == path and self._signatures.get(path) == signature:
+            if (current is not None and current.path == path and self._signatures.get(path) == signature
+                    and not (changed_helpers and changed_helpers & current.helpers)):
                 continue
             self._signatures[path] = signature
             self._workers[name] = self._load(name, path)
@@ -125,7 +204,8 @@ class PluginManager:
 
     def _load(self, name: str, path: Path) -> LoadedWorker:
         source = path.read_bytes()
-        loaded = LoadedWorker(name=name, path=path, source_hash=hashlib.sha1(source).hexdigest()[:12])
+        loaded = LoadedWorker(name=name, path=path, source_hash=self._source_hash(source),
+                              helpers=self._helper_closure(helper_imports(source)))
         where = f"(from {path})"
         if name in contract.RESERVED_NAMES:
             loaded.error = f"the name {name!r} is reserved; rename the file {where}"

@@ -1,0 +1,27 @@
+"""PE indicators: suspicious traits of a PE file, derived from pe_features (no second parse).
+
+Returns indicators, a list of {category, description, severity, attributes}: severity 1 (worth a look),
+2 (suspicious) or 3 (strongly suspicious); category one of checksum, sections, packer, entry_point, tls,
+anti_debug, injection, imports, timestamp, overlay. Checks: checksum mismatch, non-standard section names,
+writable+executable sections, high-entropy sections, packer section names (UPX, ASPack, MPRESS...), entry
+point outside .text and the first code section, TLS callbacks, anti-debug and injection imports, few imports,
+zero/future/pre-1995 timestamps, overlays (Authenticode signatures excluded). Also max_severity (0 if none)
+and categories (sorted, distinct).
+"""
+
+from workbench.analysis import pe_traits
+
+
+class PEIndicators:
+    """Suspicious traits of a PE: packer sections, W+X sections, odd entry point, anti-debug imports..."""
+
+    dependencies = ["pe_features"]
+    applies_to = ("exe",)
+
+    def execute(self, input_data: dict) -> dict:
+        found = pe_traits.indicators(input_data["pe_features"])
+        return {
+            "indicators": found,
+            "max_severity": max((i["severity"] for i in found), default=0),
+            "categories": sorted({i["category"] for i in found}),
+        }

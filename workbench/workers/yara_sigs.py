@@ -1,0 +1,66 @@
+"""YARA sigs: matches of the YARA rules in a folder (option ``rules_dir``) against any sample.
+
+Returns matches (a list of {rule, namespace (rule file path without extension), tags, meta, strings (up to
+``max_strings`` {identifier, offset, length} hits, by offset), string_hits (total hits)}), rule_files (how
+many files compiled) and rule_errors ([{file, error}] for rule files that do not compile with this YARA;
+they are skipped, the others still run). Rules are compiled once and recompiled when a rule file changes.
+"""
+
+import hashlib
+import os
+from pathlib import Path
+
+from workbench.analysis import yara_rules
+
+# This file and its helper module: a declared version replaces the source hash, so fold them in.
+CODE_HASH = hashlib.sha1(Path(__file__).read_bytes() + Path(yara_rules.__file__).read_bytes()).hexdigest()[:12]
+
+
+class YaraSigs:
+    """Matches of a folder of YARA rules (config [worker.yara_sigs] rules_dir) against the sample."""
+
+    dependencies = ["sample"]
+    options = {"rules_dir": "", "max_strings": 20, "match_timeout": 60}
+
+    def __init__(self) -> None:
+        self._compiled: yara_rules.CompiledFolder | None = None  # caches, not per-call state
+        self._hashed: tuple[str, tuple, str] = ("", (), "")
+
+    def _folder(self) -> str:
+        folder = self.options["rules_dir"]
+        if not folder:
+            raise ValueError("yara_sigs has no rules folder: set [worker.yara_sigs] rules_dir = "
+                             "path/to/rules in config.ini (or WORKBENCH_WORKER_YARA_SIGS_RULES_DIR)")
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"YARA rules folder {folder!r} does not exist; fix [worker.yara_sigs] "
+                                    "rules_dir in config.ini")
+        return folder
+
+    def _rules(self) -> yara_rules.CompiledFolder:
+        folder = self._folder()
+        compiled = self._compiled
+        if compiled is None or compiled.folder != folder or compiled.stamp != yara_rules.folder_stamp(folder):
+            compiled = self._compiled = yara_rules.compile_folder(folder)
+        return compiled
+
+    @property
+    def version(self) -> str:
+        """Changes with the rule files' contents, so outputs made with older rules are recomputed."""
+        folder = self.options["rules_dir"]
+        if not folder or not os.path.isdir(folder):
+            return f"{CODE_HASH}:no-rules"
+        stamp = yara_rules.folder_stamp(folder)
+        if self._hashed[:2] != (folder, stamp):
+            self._hashed = (folder, stamp, yara_rules.contents_hash(folder))
+        return f"{CODE_HASH}:{self._hashed[2][:16]}"
+
+    def execute(self, input_data: dict) -> dict:
+        compiled = self._rules()
+        raw = input_data["sample"]["raw_bytes"]
+        timeout = self.options["match_timeout"]
+        found = compiled.rules.match(data=raw, timeout=timeout) if compiled.rules else []
+        return {
+            "matches": yara_rules.describe_matches(found, self.options["max_strings"]),
+            "rule_files": len(compiled.rule_files),
+            "rule_errors": compiled.rule_errors,
+        }
