@@ -48,3 +48,13 @@ def test_help_formatter_never_runs_on_a_sample(rpc) -> None:
     md5 = rpc.store_sample(b"{}", "h.json", "json")
     with pytest.raises(WorkerFailed, match="'help_formatter' applies to type_tag help"):
         rpc.work_request("help_formatter", md5)
+
+
+def test_every_worker_help_says_what_it_returns(rpc) -> None:
+    for name, worker in rpc._wb.plugins.all().items():
+        if name == "help_formatter":
+            continue
+        text = rpc.help(name)
+        assert "Returns" in text or "returns" in text, f"help({name!r}) does not say what it returns"
+    pe_help = rpc.help("pe_features")
+    assert "dense_features" in pe_help and "sparse_features" in pe_help

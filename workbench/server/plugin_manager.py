@@ -71,7 +71,7 @@ class LoadedWorker:
 
     @property
     def summary(self) -> str:
-        """The docstring's first line: the worker's help summary."""
+        """The class docstring's first line: the worker's help summary (``doc`` adds the module docstring)."""
         return self.doc.strip().splitlines()[0] if self.doc.strip() else ""
 
     def version(self) -> str:
@@ -227,7 +227,8 @@ class PluginManager:
             loaded.error = f"{type(exc).__name__}: {exc} {where}"
             return loaded
         loaded.instance = instance
-        loaded.doc = inspect.getdoc(cls) or ""
+        class_doc, module_doc = inspect.getdoc(cls) or "", inspect.getdoc(module) or ""
+        loaded.doc = class_doc if module_doc in class_doc else f"{class_doc}\n\n{module_doc}".strip()
         loaded.dependencies = list(getattr(cls, "dependencies", []))
         loaded.applies_to = tuple(getattr(cls, "applies_to", ()) or ())
         loaded.dispatch = dict(getattr(cls, "dispatch", {}) or {})
