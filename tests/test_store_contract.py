@@ -203,6 +203,40 @@ class TestStoreContract:
         assert list(store.iter_outputs("strings")) == [(md5, {"replaced": True})]
         assert store.get_output(md5, "meta") is None
 
+    def test_store_samples_in_bulk_keeps_one_copy_and_counts_only_new_ones(self, store: DataStore) -> None:
+        already = put(store, b"bulk already stored", "old.bin", "data")
+        rows = [(data, hashlib.md5(data).hexdigest(), f"bulk{i}.exe", "exe")
+                for i, data in enumerate([b"MZ bulk one", b"MZ bulk two", b"MZ bulk one"])]
+        assert store.store_samples([(b"bulk already stored", already, "again.bin", "txt"), *rows]) == 2
+        one, two = rows[0][1], rows[1][1]
+        assert list(store.iter_md5s()) == [already, one, two]
+        assert store.get_sample_info(already)["filename"] == "old.bin"
+        info = store.get_sample_info(two)
+        assert (info["filename"], info["type_tag"], info["length"]) == ("bulk1.exe", "exe", len(b"MZ bulk two"))
+        assert store.get_sample_bytes(one) == b"MZ bulk one"
+        assert list(store.iter_md5s(type_tag="exe")) == [one, two]
+        assert store.store_samples([]) == 0 and store.count_samples() == 3
+
+    def test_bulk_outputs_read_back_many_at_once_like_get_output(self, store: DataStore,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+        from workbench.server.data_store import mongo_store, sqlite_store
+
+        monkeypatch.setattr(sqlite_store, "MAX_SQL_PARAMS", 2)  # small chunks: cross the query boundaries
+        monkeypatch.setattr(mongo_store, "BULK_CHUNK", 2)
+        md5s = [put(store, f"bulk output {i}".encode()) for i in range(5)]
+        store.store_outputs([(m, "meta", "c1", {"meta": "v1"}, {"i": i, "a.b": [i]}) for i, m in enumerate(md5s)])
+        store.store_outputs([(md5s[0], "meta", "c2", {"meta": "v2"}, {"replaced": True}),
+                             (md5s[1], "strings", "c1", {"strings": "v1"}, {"other": 1})])
+        unknown = hashlib.md5(b"never stored").hexdigest()
+        found = store.get_outputs([*md5s, unknown], "meta")
+        assert sorted(found) == sorted(md5s)
+        singles = {m: store.get_output(m, "meta") for m in md5s}
+        assert found == {m: {"chain_version": d["chain_version"], "output": d["output"]} for m, d in singles.items()}
+        assert found[md5s[0]] == {"chain_version": "c2", "output": {"replaced": True}}
+        assert found[md5s[3]] == {"chain_version": "c1", "output": {"i": 3, "a.b": [3]}}
+        assert store.get_outputs([md5s[1]], "strings") == {md5s[1]: {"chain_version": "c1", "output": {"other": 1}}}
+        assert store.get_outputs([], "meta") == {} and store.get_outputs(md5s, "nobody") == {}
+
     def test_outputs_whose_keys_mongodb_forbids_round_trip_unchanged(self, store: DataStore) -> None:
         md5 = put(store, b"odd keys")
         output = {"a.b": 1, "$where": "x", "": 0, "nested": {"x.y": [{"$z": None}]}, "huge": 2**70, "ok": 2}
@@ -273,6 +307,32 @@ class TestStoreContract:
         name = "résumé_Жук_日本語_😈 .exe"
         md5 = put(store, b"unicode name", name, "exe")
         assert store.get_sample_info(md5)["filename"] == name
+
+    def test_md5s_with_prefix_returns_sorted_matches_up_to_the_limit(self, store: DataStore) -> None:
+        md5s = sorted(put(store, b"prefix %d" % i) for i in range(300))
+        for prefix in ("", md5s[0][:1], md5s[7][:2], md5s[42][:5], md5s[99]):
+            expected = [m for m in md5s if m.startswith(prefix)]  # the hand count, by plain string matching
+            assert store.md5s_with_prefix(prefix, 1000) == expected
+            assert store.md5s_with_prefix(prefix, 3) == expected[:3]
+        assert store.md5s_with_prefix("f" * 32, 10) == ([md5s[-1]] if md5s[-1] == "f" * 32 else [])
+        assert store.md5s_with_prefix(md5s[0][:1], 0) == []
+        missing = next(p for p in (f"{i:03x}" for i in range(4096)) if not any(m.startswith(p) for m in md5s))
+        assert store.md5s_with_prefix(missing, 10) == []
+
+
+def test_sqlite_md5_prefix_lookup_is_an_index_range_not_a_scan(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/wb.db")
+    try:
+        statements: list[str] = []
+        store._db.set_trace_callback(statements.append)  # the SQL the store really runs, values bound
+        store.md5s_with_prefix("ab", 10)
+        store._db.set_trace_callback(None)
+        plan = store._db.execute(f"EXPLAIN QUERY PLAN {statements[-1]}").fetchall()
+        detail = " ".join(row[-1] for row in plan)
+        assert "SEARCH samples USING COVERING INDEX" in detail and "(md5>? AND md5<?)" in detail, detail
+        assert "SCAN" not in detail
+    finally:
+        store.close()
 
 
 def test_sqlite_store_keeps_everything_after_close_and_reopen(tmp_path: Path) -> None:

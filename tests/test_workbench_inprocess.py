@@ -62,7 +62,7 @@ def workbench(tmp_path: Path, plugins: Path):
 
 def test_bad_outputs_fail_cleanly_and_are_not_stored(workbench) -> None:
     md5 = workbench.store_sample(b"hello\n", "h.txt", "")
-    with pytest.raises(BadOutput, match=r"'returns_bytes' returned a value that is not a JSON type at blob \(a bytes\)"):
+    with pytest.raises(BadOutput, match=r"'returns_bytes' returned a value that is not a JSON type at blob \(a bytes"):
         workbench.work_request("returns_bytes", md5)
     with pytest.raises(BadOutput, match=r"at nested.score \(NaN\)"):
         workbench.work_request("returns_nan", md5)
@@ -133,6 +133,15 @@ def test_chunks_combine_into_one_sample_and_are_dropped(workbench) -> None:
     assert not any(workbench.has_sample(c) for c in chunks)
 
 
+def test_combining_keeps_a_real_sample_whose_bytes_equal_a_chunk(workbench) -> None:
+    real = workbench.store_sample(b"A" * 1000, "real.bin", "")
+    second = workbench.store_sample(b"B" * 1000, "part1", "chunk")
+    joined = workbench.combine_samples([workbench.store_sample(b"A" * 1000, "part0", "chunk"), second], "j", "")
+    assert workbench.get_sample(joined)["sample"]["raw_bytes"] == b"A" * 1000 + b"B" * 1000
+    assert workbench.has_sample(real), "a sample stored in its own right must survive being reused as a chunk"
+    assert not workbench.has_sample(second)
+
+
 def test_size_limit_refuses_before_storing(tmp_path: Path, plugins: Path) -> None:
     wb = make_workbench(tmp_path / "small", plugin_dirs=[str(plugins)])
     wb.max_bytes = 1000
@@ -197,3 +206,16 @@ def test_unknown_md5_everywhere(workbench) -> None:
             call()
     with pytest.raises(WorkerFailed):
         raise WorkerFailed("the family is catchable as one")
+
+
+def test_stream_sample_gives_bro_logs_as_typed_records(workbench) -> None:
+    from workbench.testing import require_data
+
+    raw = (require_data("bro") / "conn.log").read_bytes()
+    md5 = workbench.store_sample(raw, "conn.log", "")
+    records = list(workbench.stream_sample(md5))
+    data_lines = [line for line in raw.decode().splitlines() if line and not line.startswith("#")]
+    assert len(records) == len(data_lines)
+    first = data_lines[0].split("\t")
+    assert records[0]["ts"] == float(first[0]) and records[0]["id.orig_p"] == int(first[3])
+    assert len(list(workbench.stream_sample(md5, max_rows=5))) == 5

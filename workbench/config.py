@@ -54,16 +54,20 @@ def find_config_file(explicit: str | None = None) -> Path | None:
     return None
 
 
+_KINDS = {int: "a whole number", float: "a number"}
+
+
 def _convert(section: str, key: str, raw: Any, default: Any) -> Any:
     if raw is None or isinstance(default, str) or default is None:
         return raw
     try:
         if isinstance(default, bool):
             return str(raw).strip().lower() in ("1", "true", "yes", "on")
-        return type(default)(raw)
+        return type(default)(str(raw).strip())  # via str, so 0.01 for a whole-number setting is refused
     except (TypeError, ValueError):
         raise BadArgument(
-            f"setting [{section}] {key} = {raw!r} is not a {type(default).__name__}; fix it in config.ini"
+            f"setting [{section}] {key} = {raw!r} is not {_KINDS.get(type(default), type(default).__name__)}; "
+            "fix it in config.ini, the environment or the command line"
         ) from None
 
 

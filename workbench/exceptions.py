@@ -58,5 +58,9 @@ class WorkerCrashed(WorkerFailed):
     kind = "crashed"
 
 
+class ServerBusy(WorkbenchError):
+    """This client already has ``max_inflight_per_client`` requests running; retry when some finish."""
+
+
 class StoreError(WorkbenchError):
     """The data store cannot be opened or is in a bad state."""

@@ -51,7 +51,7 @@ def test_help_formatter_never_runs_on_a_sample(rpc) -> None:
 
 
 def test_every_worker_help_says_what_it_returns(rpc) -> None:
-    for name, worker in rpc._wb.plugins.all().items():
+    for name in rpc._wb.plugins.all():
         if name == "help_formatter":
             continue
         text = rpc.help(name)

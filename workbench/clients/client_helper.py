@@ -8,14 +8,18 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import zerorpc
 
 from workbench.config import Config, load_config
+from workbench.exceptions import WorkbenchError
+from workbench.server.curve_auth import client_options
+from workbench.server.zmq_context import OptionsContext
 
 CHUNK_BYTES = 8 * 2**20
 
@@ -42,17 +46,24 @@ def connect(server: str, port: int, timeout: float | None = None, heartbeat: flo
     config = config or load_config()
     timeout = timeout if timeout is not None else config.get("client", "timeout")
     heartbeat = heartbeat if heartbeat is not None else config.get("client", "heartbeat")
-    client = zerorpc.Client(timeout=timeout, heartbeat=heartbeat)
+    try:  # CURVE keys from [client] curve_secret_key / curve_server_key, when set
+        curve = client_options(config)
+    except WorkbenchError as exc:
+        raise ServerUnavailable(str(exc)) from None
+    context = OptionsContext(curve) if curve else None
+    client = zerorpc.Client(timeout=timeout, heartbeat=heartbeat, context=context)
     endpoint = f"tcp://{server}:{port}"
     client.connect(endpoint)
-    probe = zerorpc.Client(timeout=min(timeout, 5), heartbeat=None)
+    probe = zerorpc.Client(timeout=min(timeout, 5), heartbeat=None, context=context)
     probe.connect(endpoint)
     try:
         probe.version()
     except (zerorpc.TimeoutExpired, zerorpc.LostRemote) as exc:
         client.close()
+        hint = ("; with CURVE, also check that this client's public key is in the server's "
+                "curve_authorized_keys_dir and curve_server_key is the server's key") if curve else ""
         raise ServerUnavailable(f"no Workbench server answered at {endpoint} ({type(exc).__name__}); start one "
-                                "with `workbench-server` or pass -s/--server and -p/--port") from None
+                                f"with `workbench-server` or pass -s/--server and -p/--port{hint}") from None
     finally:
         probe.close()
     return client
@@ -75,11 +86,16 @@ def flatten(stream: Iterator[Any]) -> Iterator[Any]:
             yield message
 
 
-def batch_results(client: zerorpc.Client, worker: str, batch_size: int | None = None,
+def batch_results(client: zerorpc.Client, worker: str, batch_size: int | None = None, slots: int | None = None,
                   **selection: Any) -> Iterator[dict]:
-    """batch_work_request as a generator of single results (sent over the wire in lists of batch_size)."""
+    """batch_work_request as a generator of single results (sent over the wire in lists of batch_size).
+
+    ``slots`` bounds how many messages the server may send ahead of the reader (zerorpc's default is 100):
+    at most ``slots * batch_size`` results wait in client memory.
+    """
     size = batch_size or load_config().get("server", "stream_batch_size")
-    return flatten(client.batch_work_request(worker, {**selection, "batch_size": size}))
+    window = {"slots": slots} if slots else {}
+    return flatten(client.batch_work_request(worker, {**selection, "batch_size": size}, **window))
 
 
 def upload_file(client: zerorpc.Client, path: Path, type_tag: str = "", chunk_bytes: int = CHUNK_BYTES) -> str:
@@ -102,9 +118,120 @@ def print_json(value: Any) -> None:
 
 def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     """A plain aligned text table for people."""
-    cells = [[str(row.get(c, "")) for c in columns] for row in rows]
+    print(format_table(rows, columns))
+
+
+def format_table(rows: list[dict[str, Any]], columns: list[str], max_width: int = 80) -> str:
+    """print_table's text: a header, a rule, one line per row (None shown as '-', long cells cut with '...')."""
+    cells = [[_cell(row.get(c), max_width) for c in columns] for row in rows]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    print("  ".join("-" * w for w in widths))
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+# --- shared by the client scripts: samples from paths or from the store, readable nested output -----
+def add_sample_args(parser: argparse.ArgumentParser, kind: str) -> None:
+    """Positional PATHs to upload first (default: the stored samples of that kind) and --tag."""
+    parser.add_argument("paths", nargs="*", type=Path,
+                        help=f"{kind} files or folders to upload first (default: every stored {kind} sample)")
+    parser.add_argument("--tag", action="append", default=[],
+                        help="tag to add to uploaded files, or to select stored samples by (repeatable)")
+
+
+def sample_files(paths: list[Path]) -> list[Path]:
+    """The files named plus every file under the folders named, in order; a missing path is an error."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.is_file())
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"{path} is neither a file nor a folder; check the path")
+    return files
+
+
+def upload_paths(client: zerorpc.Client, paths: list[Path], type_tag: str = "",
+                 tags: list[str] | None = None) -> list[dict[str, str]]:
+    """Upload files (folders recursively) with a progress bar on stderr: ``[{md5, filename, path}]``."""
+    from tqdm import tqdm
+
+    rows = []
+    for path in tqdm(sample_files(paths), desc="uploading", unit="file", file=sys.stderr, disable=None):
+        md5 = upload_file(client, path, type_tag)
+        if tags:
+            client.add_tags(md5, tags)
+        rows.append({"md5": md5, "filename": path.name, "path": str(path)})
+    return rows
+
+
+def stored_samples(client: zerorpc.Client, type_tag: str | None = None,
+                   tags: list[str] | None = None) -> list[dict[str, str]]:
+    """Stored samples of a type_tag and/or carrying all tags: ``[{md5, filename}]``, oldest first."""
+    md5s = client.get_sample_set(client.generate_sample_set(tags or None, type_tag))
+    return [{"md5": md5, "filename": client.get_sample_info(md5)["filename"]} for md5 in md5s]
+
+
+def samples_from_args(client: zerorpc.Client, args: argparse.Namespace, type_tag: str) -> list[dict[str, str]]:
+    """The uploaded PATHs when given (add_sample_args), else the stored samples of ``type_tag`` (and --tag)."""
+    if args.paths:
+        return upload_paths(client, args.paths, tags=args.tag)
+    return stored_samples(client, type_tag, args.tag)
+
+
+def format_tree(value: Any, indent: int = 0) -> str:
+    """A nested result as indented ``key: value`` lines (lists of scalars on one line), for people."""
+    pad = "  " * indent
+    if isinstance(value, dict):
+        lines = []
+        for key, item in value.items():
+            if isinstance(item, dict | list) and item and not _scalar_list(item):
+                lines.append(f"{pad}{key}:\n{format_tree(item, indent + 1)}")
+            else:
+                lines.append(f"{pad}{key}: {_scalar_text(item)}")
+        return "\n".join(lines)
+    if isinstance(value, list) and not _scalar_list(value):
+        return "\n".join(f"{pad}- {format_tree(item, indent + 1).lstrip()}" for item in value)
+    return f"{pad}{_scalar_text(value)}"
+
+
+def _cell(value: Any, max_width: int) -> str:
+    text = "-" if value is None else str(value)
+    return text if len(text) <= max_width else text[:max_width - 3] + "..."
+
+
+def _scalar_list(value: Any) -> bool:
+    """A list short enough to print on one line: scalars only, under 100 characters joined."""
+    return (isinstance(value, list) and all(not isinstance(v, dict | list) for v in value)
+            and len(_scalar_text(value)) < 100)
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(_scalar_text, value)) if value else "[]"
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return "{}"
+    return "-" if value is None else str(value)
+
+
+def remote_error_text(exc: zerorpc.RemoteError) -> str:
+    """A server-side error in one line: ``UnknownWorker: no worker 'x'...``."""
+    return f"{exc.name}: {exc.msg}"
+
+
+def run_client(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+    """Run a client's main: server-side and file errors become one line on stderr and exit code 2."""
+    try:
+        return main(argv)
+    except zerorpc.RemoteError as exc:
+        print(f"error: {remote_error_text(exc)}", file=sys.stderr)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except BrokenPipeError:  # the reader (e.g. `| head`) went away: stop quietly
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - stays open until exit, so the final flush is silent
+        return 0
+    return 2

@@ -25,6 +25,7 @@ from workbench.server.sample_intake import store_bytes
 
 log = logging.getLogger(__name__)
 TRACE = os.environ.get("WORKBENCH_TRACE") == "1"
+NATIVE_GRACE_S = 2.0
 
 
 class _TimeoutSignal(BaseException):
@@ -109,7 +110,12 @@ def find_bad_value(value: Any, path: str = "") -> str | None:
 
 @contextmanager
 def _alarm(seconds: float | None) -> Iterator[None]:
-    """Interrupt pure-Python work after ``seconds`` (main thread of a worker process only)."""
+    """Interrupt Python work after ``seconds`` (main thread of a worker process only).
+
+    SIGALRM raises _TimeoutSignal at the next bytecode, which also ends sleeps and regex matches. Native code
+    that never returns to Python cannot be interrupted that way, so a CPU-time timer (SIGPROF, default action:
+    terminate) kills the process ``NATIVE_GRACE_S`` later; the pool reports that as a timeout and replaces it.
+    """
     if not seconds or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -118,12 +124,18 @@ def _alarm(seconds: float | None) -> Iterator[None]:
         raise _TimeoutSignal()
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
+    previous_prof = signal.signal(signal.SIGPROF, signal.SIG_DFL)
+    signal.setitimer(signal.ITIMER_PROF, seconds + NATIVE_GRACE_S)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.setitimer(signal.ITIMER_PROF, 0)
+        finally:  # even if the alarm lands right here, the handlers are put back
+            signal.signal(signal.SIGALRM, previous)
+            signal.signal(signal.SIGPROF, previous_prof)
 
 
 class ChainRunner:
@@ -213,7 +225,7 @@ class ChainRunner:
                 f"worker {worker.name!r} ran out of memory on sample {md5} ({type_tag}); "
                 "raise [server] worker_memory_mb if the sample is legitimately big"
             ) from None
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in a worker fails its request, not its process
             outcome = "raised"
             where = traceback.extract_tb(exc.__traceback__)[-1]
             raise WorkerFailed(

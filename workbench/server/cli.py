@@ -55,7 +55,7 @@ def run_server(config) -> None:  # noqa: ANN001 - workbench.config.Config, impor
     import gevent
     import zmq
 
-    from workbench.server import zerorpc_compat
+    from workbench.server import curve_auth, zerorpc_compat
     from workbench.server.rpc_service import ApiServer, WorkbenchRPC
     from workbench.server.workbench import Workbench
     from workbench.server.zmq_context import OptionsContext
@@ -63,12 +63,16 @@ def run_server(config) -> None:  # noqa: ANN001 - workbench.config.Config, impor
     zerorpc_compat.apply()
     log = logging.getLogger("workbench.server")
     bind, port = config.get("server", "bind"), config.get("server", "port")
+    curve_options, keys_dir = curve_auth.server_options(config)  # key errors surface before anything starts
     workbench = Workbench(config)
-    context = OptionsContext({zmq.MAXMSGSIZE: config.get("server", "max_message_mb") * 2**20})
-    server = ApiServer(WorkbenchRPC(workbench), context=context, heartbeat=5)
+    context = OptionsContext({zmq.MAXMSGSIZE: config.get("server", "max_message_mb") * 2**20, **curve_options})
+    auth = curve_auth.ZapAuthenticator(context, keys_dir) if keys_dir else None  # before bind: no gap
+    server = ApiServer(WorkbenchRPC(workbench), context=context, heartbeat=5,
+                       max_inflight_per_client=config.get("server", "max_inflight_per_client"),
+                       key_allowed=auth.is_allowed if auth else None)
     endpoint = f"tcp://{bind}:{port}"
     server.bind(endpoint)
-    if not _is_loopback(bind):
+    if auth is None and not _is_loopback(bind):
         log.warning("listening on %s without CURVE authentication: anyone who can reach it can use it", bind)
 
     def reload_workers() -> None:
@@ -76,8 +80,10 @@ def run_server(config) -> None:  # noqa: ANN001 - workbench.config.Config, impor
             gevent.sleep(1.0)
             try:
                 workbench.plugins.refresh()
-            except Exception:  # a broken plugin folder must not stop the reloader
-                log.exception("worker reload failed")
+                if auth is not None:
+                    auth.refresh()
+            except Exception:  # a broken plugin or keys folder must not stop the reloader
+                log.exception("worker or key reload failed")
 
     reloader = gevent.spawn(reload_workers)
 
@@ -88,12 +94,15 @@ def run_server(config) -> None:  # noqa: ANN001 - workbench.config.Config, impor
 
     gevent.signal_handler(signal.SIGTERM, stop)
     gevent.signal_handler(signal.SIGINT, stop)
-    log.info("listening on %s, datastore %s, %d worker processes", endpoint, workbench.store.uri, workbench.procs)
+    log.info("listening on %s, datastore %s, %d worker processes, CURVE %s", endpoint, workbench.store.uri,
+             workbench.procs, f"on (authorized keys in {keys_dir})" if auth else "off")
     print(f"workbench-server listening on {endpoint}", flush=True)
     try:
         server.run()
     finally:
         server.close()
+        if auth is not None:
+            auth.close()
         workbench.close()
         log.info("stopped")
 

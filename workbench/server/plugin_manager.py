@@ -20,7 +20,7 @@ from typing import Any
 
 from workbench import contract
 from workbench.config import Config
-from workbench.exceptions import UnknownWorker
+from workbench.exceptions import BadArgument, UnknownWorker
 
 log = logging.getLogger(__name__)
 
@@ -308,6 +308,8 @@ class PluginManager:
 
     def get(self, name: str) -> LoadedWorker:
         """A loaded, valid worker, or UnknownWorker naming the loaded ones and the closest match."""
+        if not isinstance(name, str):
+            raise BadArgument(f"a worker name is a string, got {type(name).__name__} {name!r:.80}")
         worker = self._workers.get(name)
         if worker is not None and worker.ok:
             return worker

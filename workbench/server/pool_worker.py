@@ -25,11 +25,12 @@ log = logging.getLogger("workbench.pool_worker")
 
 
 def _die_with_parent() -> None:
-    try:
+    try:  # a server that died before this line is noticed by the stdin EOF instead
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: a hung child must not outlive the server
     except OSError:
         pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server stops us itself
 
 
 def _limit_memory(megabytes: int) -> None:
@@ -51,12 +52,15 @@ def serve(channel_in, channel_out) -> None:  # noqa: ANN001 - binary pipes
     gc.collect()
     gc.freeze()  # pefile's close()/generate_checksum() run gc.collect(): keep start-up objects out of it
     write_frame(channel_out, {"ready": os.getpid()})
+    seen_generation = None
     while True:
         try:
             request = read_frame(channel_in)
         except EOFError:
             return
-        plugins.refresh()
+        if request.get("generation") is None or request["generation"] != seen_generation:
+            plugins.refresh()  # the front saw worker files change (a refresh stats every file: not per task)
+            seen_generation = request.get("generation")
         try:
             result = runner.run(request["worker"], request["md5"], force=request.get("force", False))
             reply = {"ok": True, "output": result.output, "ran": result.ran, "sample_reads": result.sample_reads}

@@ -16,6 +16,7 @@ import zerorpc
 from workbench import __version__
 from workbench.exceptions import BadArgument, WorkbenchError
 from workbench.server.help_text import help_text
+from workbench.server.rpc_limits import LimitedServer
 from workbench.server.workbench import Workbench
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,10 @@ def _batched(items: Iterator[Any], size: int) -> Iterator[Any]:
         raise BadArgument(f"batch_size must be a whole number from 1 to 10000, got {size!r}")
     if size == 1:
         yield from items
+        return
+    batches = getattr(items, "batches", None)
+    if batches is not None:  # a ResultStream: lists of what is ready, so cold results are not held back
+        yield from batches(size)
         return
     while chunk := list(islice(items, size)):
         yield chunk
@@ -54,6 +59,10 @@ class WorkbenchRPC:
         """True if a sample with this md5 is stored (ask before sending bytes)."""
         return self._wb.has_sample(md5)
 
+    def complete_md5(self, prefix: str, limit: int = 10) -> list:
+        """Stored md5s starting with a prefix (1-32 hex digits), sorted, at most limit (1-1000)."""
+        return self._wb.complete_md5(prefix, limit)
+
     def remove_sample(self, md5: str) -> bool:
         """Remove a sample and every output computed from it."""
         return self._wb.remove_sample(md5)
@@ -64,7 +73,7 @@ class WorkbenchRPC:
 
     @zerorpc.stream
     def stream_sample(self, md5: str, kwargs: dict | None = None) -> Iterator[Any]:
-        """Stream a sample: text samples line by line, others in 1 MiB chunks. kwargs: max_rows."""
+        """Stream a sample: Bro logs as typed records, text line by line, others in 1 MiB chunks. kwargs: max_rows."""
         return self._wb.stream_sample(md5, (kwargs or {}).get("max_rows"))
 
     def store_sample_set(self, md5_list: list) -> str:
@@ -161,10 +170,11 @@ class WorkbenchRPC:
         return {name: getattr(self, name) for name in dir(self) if not name.startswith("_")}
 
 
-class ApiServer(zerorpc.Server):
+class ApiServer(LimitedServer):
     """zerorpc.Server that answers expected errors (WorkbenchError) with their message only, logged in one line.
 
-    Unexpected errors keep zerorpc's behaviour: a logged traceback, sent to the client too.
+    Unexpected errors keep zerorpc's behaviour: a logged traceback, sent to the client too. Per-client limits
+    (in-flight bound, CURVE key check) come from LimitedServer.
     """
 
     def _print_traceback(self, protocol_v1: bool, exc_infos: list) -> tuple:

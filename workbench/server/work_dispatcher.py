@@ -1,14 +1,16 @@
 """Serves work requests: cached outputs straight from the store, the rest through the executor.
 
 The cached path touches only the store (one point lookup); the sample's bytes are never read for it.
-Batches keep every worker process busy and stream results as they finish, with bounded memory.
+Batches keep every worker process busy and stream results as they finish, with bounded memory; their cached
+outputs are read a chunk of md5s per store query and travel in lists (``ResultStream.batches``).
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 import gevent
@@ -20,6 +22,7 @@ from workbench.server.data_store.base import DataStore
 from workbench.server.plugin_manager import PluginManager
 
 CHAIN_VERSION_TTL = 1.0
+STREAM_CHUNK = 100  # md5s per cached-output query in a batch stream
 _DONE = object()
 
 
@@ -66,6 +69,7 @@ class WorkDispatcher:
         self.counters: Counter = Counter()
         self.workers_run: Counter = Counter()
         self._versions: dict[tuple[str, str | None], tuple[float, int, str]] = {}
+        self._fast: dict[tuple[str, int], tuple[bool, bool]] = {}
 
     def _chain_version(self, worker: str, type_tag: str | None) -> str:
         key = (worker, type_tag)
@@ -77,15 +81,24 @@ class WorkDispatcher:
         self._versions[key] = (now, self.plugins.generation, version)
         return version
 
-    def _needs_type_tag(self, worker: str) -> bool:
-        return any(self.plugins.get(name).dispatch for name in self.plugins.closure(worker))
+    def _fast_path(self, worker: str) -> tuple[bool, bool]:
+        """(cacheable, needs the sample's type_tag), remembered per plugin generation: the closure walk runs once."""
+        key = (worker, self.plugins.generation)
+        hit = self._fast.get(key)
+        if hit is None:
+            if len(self._fast) > 4096:  # old generations
+                self._fast.clear()
+            needs_tag = any(self.plugins.get(name).dispatch for name in self.plugins.closure(worker))
+            hit = self._fast[key] = (self.plugins.get(worker).cacheable, needs_tag)
+        return hit
 
     def cached(self, worker: str, md5: str) -> dict[str, Any] | None:
         """The stored output if it is valid for the current code of the whole chain, else None."""
-        if not self.plugins.get(worker).cacheable:
+        cacheable, needs_tag = self._fast_path(worker)
+        if not cacheable:
             return None
         type_tag = None
-        if self._needs_type_tag(worker):
+        if needs_tag:
             info = self.store.get_sample_info(md5)
             if info is None:
                 raise UnknownMD5(f"no sample with md5 {md5}; store it first with store_sample")
@@ -103,7 +116,7 @@ class WorkDispatcher:
         chain = self.plugins.closure(worker, info["type_tag"])
         timeout = sum(self.plugins.get(w).timeout or self.default_timeout for w in chain) + 10
         self.counters["chains_run"] += 1
-        result = self.executor.run(worker, md5, timeout=timeout, force=force)
+        result = self.executor.run(worker, md5, timeout=timeout, force=force, generation=self.plugins.generation)
         self.counters["sample_reads"] += result.sample_reads
         self.workers_run.update(result.ran)
         return result.output
@@ -119,33 +132,16 @@ class WorkDispatcher:
             output = select_subkeys(worker, output, subkeys)
         return {"md5": md5, worker: output}
 
-    def stream(self, worker: str, md5s: Iterable[str], subkeys: list[str] | None = None) -> Iterator[dict]:
+    def cached_many(self, worker: str, md5s: list[str]) -> dict[str, dict[str, Any]]:
+        """Valid stored outputs for many samples in one store query (workers whose chain needs no type_tag)."""
+        version = self._chain_version(worker, None)
+        return {md5: doc["output"] for md5, doc in self.store.get_outputs(md5s, worker).items()
+                if doc["chain_version"] == version}
+
+    def stream(self, worker: str, md5s: Iterable[str], subkeys: list[str] | None = None) -> ResultStream:
         """One result (or error record) per md5, as they finish; at most ``max_in_flight`` chains at once."""
         self.plugins.get(worker)
-        results: gevent.queue.Queue = gevent.queue.Queue(maxsize=self.max_in_flight * 2)
-        pool = gevent.pool.Pool(self.max_in_flight)
-
-        def one(md5: str) -> None:
-            try:
-                results.put(self.work(worker, md5, subkeys))
-            except WorkbenchError as exc:
-                results.put(error_record(md5, worker, exc))
-
-        def produce() -> None:
-            try:
-                for md5 in md5s:
-                    pool.spawn(one, md5)
-                pool.join()
-            finally:
-                results.put(_DONE)
-
-        producer = gevent.spawn(produce)
-        try:
-            while (item := results.get()) is not _DONE:
-                yield item
-        finally:
-            producer.kill()
-            pool.kill()
+        return ResultStream(self, worker, md5s, subkeys)
 
     def explain(self, worker: str, md5: str) -> dict[str, Any]:
         """The chain plan for one sample: for each worker, cached, stale and why, or to run."""
@@ -174,3 +170,112 @@ class WorkDispatcher:
                 step.update(status="stale", reason=f"code changed since {doc['time']} in: {', '.join(changed)}")
             plan.append(step)
         return {"worker": worker, "md5": md5, "type_tag": type_tag, "plan": plan}
+
+
+class ResultStream:
+    """The results of a batch, as they finish: iterate for one at a time, or ``batches(n)`` for lists.
+
+    A producer greenlet walks the md5s in chunks: cached outputs are read for a whole chunk in one store query
+    and queued as one list; the rest run as chains, at most ``max_in_flight`` at once. The queue is bounded, so
+    neither the server's memory nor the work done ahead of a slow client grows with the batch. Dropping or
+    closing the stream stops the producer and its chains.
+    """
+
+    def __init__(self, dispatcher: WorkDispatcher, worker: str, md5s: Iterable[str],
+                 subkeys: list[str] | None) -> None:
+        self._queue: gevent.queue.Queue = gevent.queue.Queue(maxsize=max(4, dispatcher.max_in_flight))
+        self._pool = gevent.pool.Pool(dispatcher.max_in_flight)
+        self._ready: deque[dict] = deque()
+        self._done = False
+        # the producer holds no reference to this object, so a dropped stream is collected (and closed)
+        self._producer = gevent.spawn(_produce, dispatcher, worker, subkeys, iter(md5s), self._queue, self._pool)
+
+    def _take(self, block: bool) -> bool:
+        """Move one queued list into the ready buffer; False at the end, or when nothing is queued (non-blocking)."""
+        if self._done:
+            return False
+        try:
+            entry = self._queue.get(block=block)
+        except gevent.queue.Empty:
+            return False
+        if entry is _DONE:
+            self._done = True
+            return False
+        if isinstance(entry, Exception):
+            self._done = True
+            raise entry
+        self._ready.extend(entry)
+        return True
+
+    def __iter__(self) -> ResultStream:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        while not self._ready:
+            if not self._take(block=True):
+                self.close()
+                raise StopIteration
+        return self._ready.popleft()
+
+    def batches(self, size: int) -> Iterator[list[dict[str, Any]]]:
+        """Lists of up to ``size`` results: waits for the first, then adds whatever else is ready, never waits to
+        fill a list (cold chains reach the client as they finish, cached ones travel ``size`` per message)."""
+        try:
+            while self._ready or self._take(block=True):
+                while len(self._ready) < size and self._take(block=False):
+                    pass
+                ready = self._ready
+                yield [ready.popleft() for _ in range(min(size, len(ready)))]
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the producer and any chains it started (a client that leaves early)."""
+        if not self._producer.dead:
+            self._producer.kill(block=False)
+        self._pool.kill(block=False)
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def _produce(dispatcher: WorkDispatcher, worker: str, subkeys: list[str] | None, md5s: Iterator[str],
+             queue: gevent.queue.Queue, pool: gevent.pool.Pool) -> None:
+    """Feed a ResultStream's queue: cached chunks as lists, chains as they finish, then _DONE."""
+
+    def result(md5: str, output: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return {"md5": md5, worker: select_subkeys(worker, output, subkeys) if subkeys else output}
+        except WorkbenchError as exc:
+            return error_record(md5, worker, exc)
+
+    def one(md5: str, checked: bool) -> None:
+        try:
+            if checked:  # the chunk's cache query missed it: straight to a worker process
+                queue.put([result(md5, dispatcher.compute(worker, md5))])
+            else:
+                queue.put([dispatcher.work(worker, md5, subkeys)])
+        except WorkbenchError as exc:
+            queue.put([error_record(md5, worker, exc)])
+
+    try:
+        while chunk := list(islice(md5s, STREAM_CHUNK)):
+            try:
+                cacheable, needs_tag = dispatcher._fast_path(worker)
+            except WorkbenchError:  # e.g. the worker's file was deleted mid-stream: each item says so below
+                cacheable = needs_tag = False
+            checked = cacheable and not needs_tag
+            hits = dispatcher.cached_many(worker, chunk) if checked else {}
+            if hits:
+                dispatcher.counters["cache_hits"] += len(hits)
+                queue.put([result(md5, hits[md5]) for md5 in chunk if md5 in hits])
+            for md5 in chunk:
+                if md5 not in hits:
+                    pool.spawn(one, md5, checked)  # waits while max_in_flight chains are running
+        pool.join()
+    except gevent.GreenletExit:
+        return  # closed by the consumer: nobody waits for the end
+    except Exception as exc:  # e.g. the store failing: the stream ends with this error, not silently short
+        queue.put(exc)
+        return
+    queue.put(_DONE)

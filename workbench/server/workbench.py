@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 from workbench import __version__, contract
+from workbench.analysis.bro_parsing import read_log
 from workbench.config import Config
 from workbench.exceptions import BadArgument, UnknownMD5, UnknownSampleSet, WorkbenchError
 from workbench.server.chain_runner import ChainRunner
@@ -104,26 +107,39 @@ class Workbench:
         """Whether the sample is stored (clients ask this before sending bytes)."""
         return self.store.has_sample(check_md5(md5))
 
+    def complete_md5(self, prefix: str, limit: int = 10) -> list[str]:
+        """Stored md5s starting with ``prefix`` (1-32 hex digits), sorted, at most ``limit`` (1-1000)."""
+        if not isinstance(prefix, str) or not re.fullmatch(r"[0-9a-fA-F]{1,32}", prefix):
+            raise BadArgument(f"bad md5 prefix {prefix!r}: expected 1 to 32 hex digits, e.g. '033d91'")
+        if not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise BadArgument(f"limit must be a whole number from 1 to 1000, got {limit!r}")
+        return self.store.md5s_with_prefix(prefix.lower(), limit)
+
     def remove_sample(self, md5: str) -> bool:
         """Remove a sample and everything computed from it."""
         return self.store.remove_sample(check_md5(md5))
 
     def combine_samples(self, md5_list: list[str], filename: str, type_tag: str = "") -> str:
-        """Join stored chunks (in order) into one sample, then drop the chunks."""
+        """Join stored chunks (in order) into one sample, then drop the parts stored as type_tag 'chunk'.
+
+        A part whose bytes equal a sample stored in its own right keeps that sample: only chunks are dropped.
+        """
         infos = [self._info(m) for m in self._md5_list(md5_list)]
         check_size(sum(i["length"] for i in infos), self.max_bytes)
         joined = b"".join(self.store.get_sample_bytes(i["md5"]) or b"" for i in infos)
         md5 = self.store_sample(joined, filename, type_tag)
         for info in infos:
-            if info["md5"] != md5:
+            if info["md5"] != md5 and info["type_tag"] == "chunk":
                 self.store.remove_sample(info["md5"])
         return md5
 
     def stream_sample(self, md5: str, max_rows: int | None = None) -> Iterator[Any]:
-        """Text samples line by line (str); other samples in 1 MiB chunks of bytes."""
+        """Bro/Zeek logs as typed records, other text samples line by line, the rest in 1 MiB chunks of bytes."""
         info = self._info(md5)
         raw = self.store.get_sample_bytes(info["md5"]) or b""
-        if info["type_tag"] in TEXT_TAGS:
+        if info["type_tag"] == "bro":
+            yield from islice(read_log(raw)[1], max_rows)
+        elif info["type_tag"] in TEXT_TAGS:
             for count, line in enumerate(raw.decode("utf-8", "replace").splitlines()):
                 if max_rows is not None and count >= max_rows:
                     return

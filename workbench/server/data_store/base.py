@@ -56,6 +56,10 @@ class DataStore(ABC):
     def oldest_md5s(self, limit: int) -> list[str]:
         """The ``limit`` oldest samples by import time (expiry order)."""
 
+    @abstractmethod
+    def md5s_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` stored md5s starting with ``prefix`` (lowercase hex), sorted; an index range, no scan."""
+
     # --- tags --------------------------------------------------------------------------------------
     @abstractmethod
     def add_tags(self, md5: str, tags: Iterable[str]) -> None:
@@ -104,6 +108,21 @@ class DataStore(ABC):
     @abstractmethod
     def get_output(self, md5: str, worker: str) -> dict[str, Any] | None:
         """``{'md5', 'worker', 'chain_version', 'versions', 'time', 'output'}`` or None. A point lookup."""
+
+    @abstractmethod
+    def get_outputs(self, md5s: list[str], worker: str) -> dict[str, dict[str, Any]]:
+        """``{md5: {'chain_version', 'output'}}`` for many samples in one indexed query, absent ones left out: the
+        cache check of a batch stream (no versions or time decoded; ``get_output`` has them)."""
+
+    # --- bulk loading ------------------------------------------------------------------------------
+    @abstractmethod
+    def store_samples(self, samples: Iterable[tuple[bytes, str, str, str]]) -> int:
+        """Store many ``(raw_bytes, md5, filename, type_tag)`` in one go (imports, benchmarks); return how many
+        were new. Like ``store_sample``: md5s are the caller's, one copy kept. Callers chunk huge imports."""
+
+    @abstractmethod
+    def store_outputs(self, outputs: Iterable[tuple[str, str, str, dict[str, str], dict[str, Any]]]) -> None:
+        """``store_output`` for many ``(md5, worker, chain_version, versions, output)`` rows in one go."""
 
     @abstractmethod
     def iter_outputs(self, worker: str, fields: list[str] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:

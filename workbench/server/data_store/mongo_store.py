@@ -12,18 +12,21 @@ import math
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 from urllib.parse import urlsplit
 
 import gridfs
 import pymongo
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo import ReplaceOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from workbench.exceptions import StoreError, UnknownMD5
 from workbench.server.data_store.base import SAMPLE_INFO_FIELDS, DataStore
 
 DEFAULT_DB = "workbench"
 INT64 = (-(2**63), 2**63 - 1)
+BULK_CHUNK = 1000  # documents per insert_many / bulk_write / $in query
 _gridfs_on_mongomock = False
 
 
@@ -57,6 +60,17 @@ def _decode_output(doc: dict[str, Any]) -> dict[str, Any]:
     if "output_json" in doc:
         return json.loads(doc["output_json"])
     return doc.get("output", {})
+
+
+def _output_document(md5: str, worker: str, chain_version: str, versions: dict[str, str],
+                     output: dict[str, Any]) -> dict[str, Any]:
+    doc: dict[str, Any] = {"md5": md5, "worker": worker, "chain_version": chain_version,
+                           "versions": dict(versions), "time": _now()}
+    if _document_safe(output):
+        doc["output"] = output
+    else:  # keys with '.'/'$', ints beyond 64 bits: kept exactly as JSON text (NaN raises ValueError)
+        doc["output_json"] = json.dumps(output, allow_nan=False)
+    return doc
 
 
 def _connect(uri: str) -> tuple[Any, str]:
@@ -163,6 +177,12 @@ class MongoStore(DataStore):
         cursor = self._db.samples.find({}, {"_id": 1}).sort([("import_time", 1), ("file_id", 1)]).limit(limit)
         return [doc["_id"] for doc in cursor]
 
+    def md5s_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        if limit <= 0:  # pymongo reads limit(0) as "no limit"
+            return []
+        query = {"_id": {"$regex": f"^{re.escape(prefix)}"}}  # an anchored regex is an _id index range
+        return [doc["_id"] for doc in self._db.samples.find(query, {"_id": 1}).sort("_id", 1).limit(limit)]
+
     # --- tags --------------------------------------------------------------------------------------
     def _update_sample(self, md5: str, update: dict[str, Any]) -> None:
         if self._db.samples.update_one({"_id": md5}, update).matched_count == 0:
@@ -207,12 +227,7 @@ class MongoStore(DataStore):
     # --- outputs -----------------------------------------------------------------------------------
     def store_output(self, md5: str, worker: str, chain_version: str, versions: dict[str, str],
                      output: dict[str, Any]) -> None:
-        doc: dict[str, Any] = {"md5": md5, "worker": worker, "chain_version": chain_version,
-                               "versions": dict(versions), "time": _now()}
-        if _document_safe(output):
-            doc["output"] = output
-        else:  # keys with '.'/'$', ints beyond 64 bits: kept exactly as JSON text (NaN raises ValueError)
-            doc["output_json"] = json.dumps(output, allow_nan=False)
+        doc = _output_document(md5, worker, chain_version, versions, output)
         self._db.outputs.replace_one({"md5": md5, "worker": worker}, doc, upsert=True)
 
     def get_output(self, md5: str, worker: str) -> dict[str, Any] | None:
@@ -221,6 +236,15 @@ class MongoStore(DataStore):
             return None
         return {"md5": md5, "worker": worker, "chain_version": doc["chain_version"],
                 "versions": doc["versions"], "time": doc["time"], "output": _decode_output(doc)}
+
+    def get_outputs(self, md5s: list[str], worker: str) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(md5s), BULK_CHUNK):
+            query = {"worker": worker, "md5": {"$in": md5s[start:start + BULK_CHUNK]}}
+            projection = {"_id": 0, "md5": 1, "chain_version": 1, "output": 1, "output_json": 1}
+            for doc in self._db.outputs.find(query, projection):
+                found[doc["md5"]] = {"chain_version": doc["chain_version"], "output": _decode_output(doc)}
+        return found
 
     def iter_outputs(self, worker: str,
                      fields: list[str] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -235,6 +259,39 @@ class MongoStore(DataStore):
 
     def clear_worker_output(self, worker: str | None = None) -> int:
         return self._db.outputs.delete_many({} if worker is None else {"worker": worker}).deleted_count
+
+    # --- bulk loading ------------------------------------------------------------------------------
+    def store_samples(self, samples: Iterable[tuple[bytes, str, str, str]]) -> int:
+        new = 0
+        rows = iter(samples)
+        while chunk := list(islice(rows, BULK_CHUNK)):
+            wanted = {md5: (raw, filename, type_tag) for raw, md5, filename, type_tag in chunk}
+            for doc in self._db.samples.find({"_id": {"$in": list(wanted)}}, {"_id": 1}):
+                del wanted[doc["_id"]]
+            docs = [{"_id": md5, "filename": filename, "type_tag": type_tag, "length": len(raw),
+                     "import_time": _now(), "tags": [], "file_id": self._fs.put(raw, filename=md5)}
+                    for md5, (raw, filename, type_tag) in wanted.items()]
+            if not docs:
+                continue
+            try:
+                new += len(self._db.samples.insert_many(docs, ordered=False).inserted_ids)
+            except BulkWriteError as exc:  # another writer stored some first: drop our copies of those
+                lost = {error["index"] for error in exc.details["writeErrors"]}
+                new += len(docs) - len(lost)
+                for index in lost:
+                    self._fs.delete(docs[index]["file_id"])
+        return new
+
+    def store_outputs(self, outputs: Iterable[tuple[str, str, str, dict[str, str], dict[str, Any]]]) -> None:
+        rows = iter(outputs)
+        while chunk := list(islice(rows, BULK_CHUNK)):
+            docs = [_output_document(*row) for row in chunk]
+            if self.uri.startswith("mongomock://"):  # mongomock's bulk_write rejects pymongo >= 4.9 operations
+                for doc in docs:
+                    self._db.outputs.replace_one({"md5": doc["md5"], "worker": doc["worker"]}, doc, upsert=True)
+            else:
+                self._db.outputs.bulk_write([ReplaceOne({"md5": doc["md5"], "worker": doc["worker"]}, doc,
+                                                        upsert=True) for doc in docs], ordered=True)
 
     # --- admin -------------------------------------------------------------------------------------
     def clear(self) -> None:

@@ -36,6 +36,9 @@ CREATE INDEX IF NOT EXISTS outputs_worker ON outputs(worker);
 """
 
 
+MAX_SQL_PARAMS = 500  # md5s per IN (...) query: far below sqlite's limit, big enough to amortise a query
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -117,6 +120,11 @@ class SqliteStore(DataStore):
     def oldest_md5s(self, limit: int) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT md5 FROM samples ORDER BY rowid LIMIT ?", (limit,))]
 
+    def md5s_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        # hex digits sort below 'g': [prefix, prefix+'g') is exactly the prefix's range of the primary key index
+        sql = "SELECT md5 FROM samples WHERE md5 >= ? AND md5 < ? ORDER BY md5 LIMIT ?"
+        return [r[0] for r in self._db.execute(sql, (prefix, prefix + "g", max(limit, 0)))]
+
     # --- tags --------------------------------------------------------------------------------------
     def _require(self, md5: str) -> None:
         if not self.has_sample(md5):
@@ -176,6 +184,16 @@ class SqliteStore(DataStore):
         return {"md5": md5, "worker": worker, "chain_version": row[0], "versions": json.loads(row[1]),
                 "time": row[2], "output": json.loads(row[3])}
 
+    def get_outputs(self, md5s: list[str], worker: str) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(md5s), MAX_SQL_PARAMS):
+            chunk = md5s[start:start + MAX_SQL_PARAMS]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT md5, chain_version, output FROM outputs WHERE worker=? AND md5 IN ({marks})"
+            for md5, chain_version, text in self._db.execute(sql, (worker, *chunk)):
+                found[md5] = {"chain_version": chain_version, "output": json.loads(text)}
+        return found
+
     def iter_outputs(self, worker: str, fields: list[str] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
         cursor = self._db.execute("SELECT md5, output FROM outputs WHERE worker=?", (worker,))
         while rows := cursor.fetchmany(1000):
@@ -188,6 +206,28 @@ class SqliteStore(DataStore):
             if worker is None:
                 return self._db.execute("DELETE FROM outputs").rowcount
             return self._db.execute("DELETE FROM outputs WHERE worker=?", (worker,)).rowcount
+
+    # --- bulk loading ------------------------------------------------------------------------------
+    def store_samples(self, samples: Iterable[tuple[bytes, str, str, str]]) -> int:
+        now = _now()  # one import time per call: rowid keeps their order
+        rows = [(md5, filename, type_tag, len(raw_bytes), now, raw_bytes)
+                for raw_bytes, md5, filename, type_tag in samples]
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            before = self._db.total_changes
+            self._db.executemany("INSERT OR IGNORE INTO samples VALUES (?, ?, ?, ?, ?)", [r[:5] for r in rows])
+            new = self._db.total_changes - before
+            self._db.executemany("INSERT OR IGNORE INTO sample_bytes(md5, data) VALUES (?, ?)",
+                                 [(r[0], sqlite3.Binary(r[5])) for r in rows])
+        return new
+
+    def store_outputs(self, outputs: Iterable[tuple[str, str, str, dict[str, str], dict[str, Any]]]) -> None:
+        now = _now()
+        rows = [(md5, worker, chain_version, json.dumps(versions), now, json.dumps(output, allow_nan=False))
+                for md5, worker, chain_version, versions, output in outputs]
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     # --- admin -------------------------------------------------------------------------------------
     def clear(self) -> None:

@@ -1,0 +1,149 @@
+"""Cold pe_features chains: the server with --procs 1 and 2 against the same worker called directly (the floor).
+
+All PE samples of the shared data, each in as many variants (a few overlay bytes appended, so each is a new
+sample with a cold cache) as it takes to reach --chains. The floor runs the same worker code in one plain
+process on the same bytes: no RPC, no store. Each server run streams one ``batch_work_request`` over all of
+them (the server keeps max(4, 2 x procs) chains in flight) and reads the results as the client yields them.
+The samples are cut into slices; each slice runs through the floor, --procs 1 and --procs 2 in rotating order
+(the two servers have their own store each, so both start cold), so load from elsewhere hits all three alike.
+Each server run is one ``batch_work_request`` over the slice's md5s.
+
+Targets (issue 5): --procs 1 >= 0.85 x the floor; --procs 2 >= 1.7 x --procs 1 on a 2-core machine.
+
+    python3 bench/bench_chain.py [--chains 2000] [--slices 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import json
+import math
+import os
+import struct
+import subprocess
+import sys
+import time
+
+from harness import CpuMeter, Server, machine_line, median, pe_files, print_rows, start_workbench, temp_dir
+
+from workbench.clients.client_helper import batch_results
+from workbench.server.data_store import open_store
+
+WORKER = "pe_features"
+
+
+def variants(chains: int) -> list[bytes]:
+    """At least ``chains`` distinct PE byte strings: every PE sample, each with a numbered overlay appended."""
+    files = [p.read_bytes() for p in pe_files()]
+    rounds = math.ceil(chains / len(files))
+    return [data + b"WBBENCH" + struct.pack("<I", r) for r in range(rounds) for data in files]
+
+
+def floor_child(chains: int, first: int, count: int) -> None:
+    """In a fresh process: the worker's execute() over variants [first, first + count), in memory. Prints JSON."""
+    from workbench.server.plugin_manager import PluginManager
+
+    worker = PluginManager().get(WORKER).instance
+    samples = variants(chains)[first:first + count]
+    worker.execute({"sample": {"raw_bytes": samples[0]}})  # warm-up (imports, caches)
+    gc.collect()
+    gc.freeze()  # as the pool's processes do: the floor gets the same garbage-collector advantage
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for data in samples:
+        worker.execute({"sample": {"raw_bytes": data}})
+    print(json.dumps({"chains": len(samples), "seconds": time.perf_counter() - started,
+                      "cpu": {"pool": time.process_time() - cpu_started, "front": 0.0, "client": 0.0}}))
+
+
+def run_floor(chains: int, md5s: list[str], first: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--floor-child", str(chains), str(first), str(len(md5s))],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_server(server: Server, md5s: list[str], first: int) -> dict:
+    """One cold batch over ``md5s`` through a running server: chains/s and CPU of front, pool and client."""
+    client = server.client()
+    run_before = client.info()["counters"].get("chains_run", 0)
+    pool = [pid for pid in server.pids() if pid != server.proc.pid]
+    groups = {"front": [server.proc.pid], "pool": pool, "client": [os.getpid()]}
+    errors = count = 0
+    with CpuMeter(groups) as cpu:
+        started = time.perf_counter()
+        for result in batch_results(client, WORKER, md5_list=md5s):
+            count += 1
+            errors += "error" in result
+        seconds = time.perf_counter() - started
+    ran = client.info()["counters"].get("chains_run", 0) - run_before
+    if count != len(md5s) or errors or ran != len(md5s):
+        sys.exit(f"{count} results, {errors} errors, {ran} chains run (expected {len(md5s)} clean cold chains)")
+    return {"chains": count, "seconds": seconds, "cpu": cpu.used}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chains", type=int, default=2000, help="at least this many chains per setup (default 2000)")
+    parser.add_argument("--slices", type=int, default=4, help="rounds; each runs every setup on one slice of the "
+                                                              "samples, in rotating order (default 4)")
+    parser.add_argument("--floor-child", type=int, nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.floor_child:
+        floor_child(*args.floor_child)
+        return
+    print(machine_line())
+    samples = variants(args.chains)
+    md5s = [hashlib.md5(data).hexdigest() for data in samples]
+    servers = {}
+    for procs in (1, 2):  # one store per server: both start cold
+        folder = temp_dir()
+        uri = f"sqlite:///{folder}/workbench.db"
+        store = open_store(uri)
+        store.store_samples((data, md5, f"variant{i}.exe", "exe")
+                            for i, (data, md5) in enumerate(zip(samples, md5s, strict=True)))
+        store.close()
+        servers[f"procs{procs}"] = start_workbench(folder, procs, uri)
+    print(f"{len(samples)} PE samples ({len(pe_files())} files x {len(samples) // len(pe_files())} variants, "
+          f"{sum(map(len, samples)) / 2**20:.0f} MB), worker {WORKER}, {args.slices} slices")
+
+    runs: dict[str, list[dict]] = {"floor": [], "procs1": [], "procs2": []}
+    bounds = [round(i * len(samples) / args.slices) for i in range(args.slices + 1)]
+    for index in range(args.slices):
+        first, part = bounds[index], md5s[bounds[index]:bounds[index + 1]]
+        order = list(runs)[index % 3:] + list(runs)[:index % 3]
+        for name in order:
+            runs[name].append(run_floor(args.chains, part, first) if name == "floor"
+                              else run_server(servers[name], part, first))
+        print(f"slice {index + 1} ({len(part)} chains, order {'/'.join(order)}): " + ", ".join(
+            f"{name} {r[-1]['chains'] / r[-1]['seconds']:.1f}/s" for name, r in runs.items()))
+
+    rates = {name: sum(r["chains"] for r in rs) / sum(r["seconds"] for r in rs) for name, rs in runs.items()}
+    slice_ratios = {"p1": median([a["chains"] / a["seconds"] / (f["chains"] / f["seconds"])
+                                  for a, f in zip(runs["procs1"], runs["floor"], strict=True)]),
+                    "p2": median([b["chains"] / b["seconds"] / (a["chains"] / a["seconds"])
+                                  for b, a in zip(runs["procs2"], runs["procs1"], strict=True)])}
+    p1_ratio, p2_ratio = rates["procs1"] / rates["floor"], rates["procs2"] / rates["procs1"]
+    cpu = {name: {part: sum(r["cpu"][part] for r in rs) / sum(r["chains"] for r in rs) * 1e3
+                  for part in ("pool", "front", "client")} for name, rs in runs.items()}
+    rows = [("setup", "chains/s", "ratio", "median slice ratio", "target", "CPU ms/chain: worker / front / client")]
+    rows.append(("direct execute(), one process (floor)", f"{rates['floor']:.1f}", "baseline", "", "",
+                 f"{cpu['floor']['pool']:.2f} / - / -"))
+    for name, label, ratio, key, target in (
+            ("procs1", "server --procs 1", p1_ratio, "p1", ">= 0.85x floor"),
+            ("procs2", "server --procs 2", p2_ratio, "p2", ">= 1.70x procs 1")):
+        rows.append((label, f"{rates[name]:.1f}", f"{ratio:.2f}x", f"{slice_ratios[key]:.2f}x", target,
+                     f"{cpu[name]['pool']:.2f} / {cpu[name]['front']:.2f} / {cpu[name]['client']:.2f}"))
+    print_rows(f"{len(samples)} cold chains per setup ({os.cpu_count()} cores; chains/s = all chains / all "
+               "seconds)", rows)
+    busy = {name: sum(c.values()) * rates[name] / 1e3 for name, c in cpu.items()}
+    print("cores kept busy by each setup (CPU seconds per second): "
+          + ", ".join(f"{name} {value:.2f}" for name, value in busy.items()))
+    print(f"RESULT procs1_vs_floor={p1_ratio:.2f} (target 0.85) {'PASS' if p1_ratio >= 0.85 else 'SHORT'}; "
+          f"procs2_vs_procs1={p2_ratio:.2f} (target 1.70) {'PASS' if p2_ratio >= 1.7 else 'SHORT'}")
+    for server in servers.values():
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Ingest speed: store_sample MB/s over the shared sample folders, and a 50 MB file uploaded in chunks.
+
+Files are read into memory first (no disk reads timed). Workbench: ``store_sample`` for every file of the
+sample folders (the server hashes, guesses the type with libmagic and writes sqlite), and
+``client_helper.upload_file`` for a 50 MB file of random bytes (8 MiB chunks, then ``combine_samples``).
+Baseline in the same run, rounds alternating: the same bytes sent to a bare zerorpc server that drops them.
+The store is emptied (clear_db) before each Workbench round, so every store writes.
+
+    python3 bench/bench_ingest.py [--reps 3] [--big-mb 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+from harness import DATA_DIR, machine_line, median, print_rows, start_bare, start_workbench, temp_dir
+
+from workbench.clients.client_helper import CHUNK_BYTES, upload_file
+
+FOLDERS = ("pe", "pdf", "pcap", "zip", "swf", "bro", "json", "log")
+
+
+def sample_files() -> list[tuple[str, bytes]]:
+    """(name, bytes) of every file in the shared sample folders (signatures excluded)."""
+    files = []
+    for folder in FOLDERS:
+        for path in sorted((DATA_DIR / folder).rglob("*")):
+            if path.is_file() and path.name != "README.md":
+                files.append((path.name, path.read_bytes()))
+    return files
+
+
+def mb_per_s(nbytes: int, seconds: float) -> float:
+    return nbytes / 2**20 / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--big-mb", type=int, default=50, help="size of the chunked upload in MB (default 50)")
+    args = parser.parse_args()
+    print(machine_line())
+    folder = temp_dir()
+    files = sample_files()
+    total = sum(len(data) for _, data in files)
+    big_path = folder / "big.bin"
+    big_path.write_bytes(os.urandom(args.big_mb * 2**20))
+    big = big_path.read_bytes()
+    chunks = [big[i:i + CHUNK_BYTES] for i in range(0, len(big), CHUNK_BYTES)]
+    print(f"{len(files)} files from {', '.join(FOLDERS)}: {total / 2**20:.1f} MB; "
+          f"big file {len(big) / 2**20:.0f} MB in {len(chunks)} chunks of {CHUNK_BYTES // 2**20} MiB")
+
+    workbench, bare = start_workbench(folder, 1), start_bare(folder)
+    wb, raw = workbench.client(), bare.client()
+    figures: dict[str, list[float]] = {"folders": [], "bare_folders": [], "big": [], "bare_big": []}
+    for rep in range(args.reps):
+        wb.clear_db()
+        started = time.perf_counter()
+        md5s = {wb.store_sample(data, name, "") for name, data in files}
+        figures["folders"].append(mb_per_s(total, time.perf_counter() - started))
+        started = time.perf_counter()
+        for name, data in files:
+            raw.put(data, name)
+        figures["bare_folders"].append(mb_per_s(total, time.perf_counter() - started))
+        started = time.perf_counter()
+        big_md5 = upload_file(wb, big_path)
+        figures["big"].append(mb_per_s(len(big), time.perf_counter() - started))
+        started = time.perf_counter()
+        for index, chunk in enumerate(chunks):
+            raw.put(chunk, f"big.part{index}")
+        figures["bare_big"].append(mb_per_s(len(big), time.perf_counter() - started))
+        info = wb.get_sample_info(big_md5)
+        assert info["length"] == len(big) and wb.info()["samples"] == len(md5s) + 1, "chunks left behind"
+        print(f"round {rep + 1}: " + ", ".join(f"{k} {v[-1]:,.1f} MB/s" for k, v in figures.items()))
+
+    med = {k: median(v) for k, v in figures.items()}
+    print_rows(f"medians of {args.reps} rounds ({os.cpu_count()} cores, server --procs 1)", [
+        ("upload", "MB/s", "vs baseline"),
+        (f"store_sample, every sample-folder file ({len(files)} files)", f"{med['folders']:.1f}",
+         f"{med['folders'] / med['bare_folders']:.2f}x"),
+        ("  bare zerorpc put() of the same files", f"{med['bare_folders']:.1f}", "baseline"),
+        (f"upload_file, {len(big) // 2**20} MB in {len(chunks)} chunks + combine_samples", f"{med['big']:.1f}",
+         f"{med['big'] / med['bare_big']:.2f}x"),
+        ("  bare zerorpc put() of the same chunks", f"{med['bare_big']:.1f}", "baseline"),
+    ])
+    print(f"RESULT folders={med['folders']:.1f} MB/s ({med['folders'] / med['bare_folders']:.2f}x bare), "
+          f"big_file={med['big']:.1f} MB/s ({med['big'] / med['bare_big']:.2f}x bare)")
+    workbench.stop()
+    bare.stop()
+
+
+if __name__ == "__main__":
+    main()
