@@ -6,6 +6,7 @@ them has to run. Every worker gets references to its dependencies' outputs. Fail
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -106,6 +107,15 @@ def find_bad_value(value: Any, path: str = "") -> str | None:
     if value is None or isinstance(value, str | int | float | bool):
         return None
     return f"{path.rstrip('.')} (a {type(value).__name__})"
+
+
+def _is_json(value: Any) -> bool:
+    """The fast check (C encoder); ``find_bad_value`` then names the culprit. Non-str keys become str, as in JSON."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return False
+    return True
 
 
 @contextmanager
@@ -238,7 +248,7 @@ class ChainRunner:
                          sorted(inputs), time.perf_counter() - started, outcome)
         if not isinstance(output, dict):
             raise BadOutput(f"worker {worker.name!r} returned a {type(output).__name__}, not a dict; fix its execute()")
-        bad = find_bad_value(output)
+        bad = None if _is_json(output) else find_bad_value(output) or "a value JSON cannot encode"
         if bad:
             raise BadOutput(f"worker {worker.name!r} returned a value that is not a JSON type at {bad}; "
                             "convert it (bytes to hex or str, sets to lists) in execute()")
