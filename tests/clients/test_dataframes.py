@@ -168,6 +168,7 @@ def test_streaming_10000_results_to_parquet_keeps_client_memory_bounded(
               f"{ten['seconds']} s: client peak RSS +{grown['10000']:.0f} MB over baseline "
               f"(+{grown['2000']:.0f} MB after 2,000 results, +{grown['20000']:.0f} MB after 20,000)")
     assert grown["10000"] < 100, f"peak grew {grown['10000']:.0f} MB for 10,000 results"
-    # Arrow's allocator keeps what it freed, so the peak settles within the first few chunks; from then on
-    # twice the results must not raise it: memory does not grow with the stream's length.
-    assert grown["20000"] - grown["10000"] < 15, f"memory grows with the stream's length: {grown}"
+    # Arrow's allocator keeps what it freed, so the peak settles within the first chunks but wanders by 10-20 MB
+    # from run to run. Growing with the stream would cost what holding the results costs (about 128 MB per
+    # 10,000 as a list): the next 10,000 must add well under half of that.
+    assert grown["20000"] - grown["10000"] < 40, f"memory grows with the stream's length: {grown}"

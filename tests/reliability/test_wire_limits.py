@@ -3,6 +3,7 @@ and the per-client in-flight bound. The server's memory is read from /proc/PID/s
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections import Counter
@@ -49,6 +50,23 @@ def test_oversized_message_is_dropped_unread_and_the_server_memory_stays_flat(li
     assert after["VmHWM"] - before["VmHWM"] < 8, "the refused message must never be buffered by the server"
     assert client.info()["samples"] == 0
     assert sender.version() and client.version(), "the server and even the offending client go on"
+
+
+def test_message_somewhat_over_the_limit_gets_a_clear_error_and_memory_stays_bounded(limited_server) -> None:
+    pid = limited_server.proc.pid
+    client = limited_server.client(timeout=30)
+    before = memory_mib(pid)
+    over = os.urandom(MAX_MESSAGE_MB * 2**20 + 2**20)  # 17 MB: over the limit, under the hard ceiling (2 x)
+    with pytest.raises(zerorpc.RemoteError, match=rf"request of 17.0 MB is over max_message_mb \({MAX_MESSAGE_MB} MB\)"
+                       r": upload big files in chunks") as refused:
+        client.store_sample(over, "over.bin", "")
+    after = memory_mib(pid)
+    print(f"\nwire: 17 MB message over a 16 MB limit: refused with BadArgument, server VmHWM "
+          f"{before['VmHWM']:.1f} -> {after['VmHWM']:.1f} MiB")
+    assert refused.value.name == "BadArgument"
+    assert after["VmHWM"] - before["VmHWM"] < 4 * 17, "a refused message costs a few copies of itself, once"
+    assert not client.has_sample(hashlib.md5(over).hexdigest())
+    assert client.version()
 
 
 def test_a_10_gb_upload_claim_is_refused_before_any_bytes_are_kept(limited_server) -> None:

@@ -56,6 +56,7 @@ def run_server(config) -> None:  # noqa: ANN001 - workbench.config.Config, impor
     import zmq
 
     from workbench.server import curve_auth, zerorpc_compat
+    from workbench.server.rpc_limits import HARD_CEILING_FACTOR
     from workbench.server.rpc_service import ApiServer, WorkbenchRPC
     from workbench.server.workbench import Workbench
     from workbench.server.zmq_context import OptionsContext
@@ -65,10 +66,12 @@ def run_server(config) -> None:  # noqa: ANN001 - workbench.config.Config, impor
     bind, port = config.get("server", "bind"), config.get("server", "port")
     curve_options, keys_dir = curve_auth.server_options(config)  # key errors surface before anything starts
     workbench = Workbench(config)
-    context = OptionsContext({zmq.MAXMSGSIZE: config.get("server", "max_message_mb") * 2**20, **curve_options})
+    max_message = config.get("server", "max_message_mb") * 2**20
+    context = OptionsContext({zmq.MAXMSGSIZE: HARD_CEILING_FACTOR * max_message, **curve_options})
     auth = curve_auth.ZapAuthenticator(context, keys_dir) if keys_dir else None  # before bind: no gap
     server = ApiServer(WorkbenchRPC(workbench), context=context, heartbeat=5,
                        max_inflight_per_client=config.get("server", "max_inflight_per_client"),
+                       max_message_bytes=max_message,
                        key_allowed=auth.is_allowed if auth else None)
     endpoint = f"tcp://{bind}:{port}"
     server.bind(endpoint)

@@ -174,7 +174,7 @@ class ApiServer(LimitedServer):
     """zerorpc.Server that answers expected errors (WorkbenchError) with their message only, logged in one line.
 
     Unexpected errors keep zerorpc's behaviour: a logged traceback, sent to the client too. Per-client limits
-    (in-flight bound, CURVE key check) come from LimitedServer.
+    (in-flight bound, message size, CURVE key check) come from LimitedServer.
     """
 
     def _print_traceback(self, protocol_v1: bool, exc_infos: list) -> tuple:
