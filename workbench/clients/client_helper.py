@@ -181,6 +181,14 @@ def samples_from_args(client: zerorpc.Client, args: argparse.Namespace, type_tag
     return stored_samples(client, type_tag, args.tag)
 
 
+def results_by_filename(client: zerorpc.Client, args: argparse.Namespace, worker: str,
+                        type_tag: str) -> tuple[dict[str, str], list[dict]]:
+    """The chosen samples (samples_from_args) as {md5: filename}, and ``worker``'s results sorted by filename."""
+    names = {s["md5"]: s["filename"] for s in samples_from_args(client, args, type_tag)}
+    results = sorted(batch_results(client, worker, md5_list=list(names)), key=lambda r: names[r["md5"]])
+    return names, results
+
+
 def format_tree(value: Any, indent: int = 0) -> str:
     """A nested result as indented ``key: value`` lines (lists of scalars on one line), for people."""
     pad = "  " * indent

@@ -14,8 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-rows", type=int, default=50, help="requests shown per capture (default 50)")
     args = parser.parse_args(argv)
     client = ch.connect_from_args(args)
-    names = {s["md5"]: s["filename"] for s in ch.samples_from_args(client, args, "pcap")}
-    results = sorted(ch.batch_results(client, "pcap_http", md5_list=list(names)), key=lambda r: names[r["md5"]])
+    names, results = ch.results_by_filename(client, args, "pcap_http", "pcap")
     if args.json:
         ch.print_json([{**r, "filename": names[r["md5"]]} for r in results])
         return 0

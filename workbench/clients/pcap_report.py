@@ -28,8 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     ch.add_sample_args(parser, "pcap")
     args = parser.parse_args(argv)
     client = ch.connect_from_args(args)
-    names = {s["md5"]: s["filename"] for s in ch.samples_from_args(client, args, "pcap")}
-    results = sorted(ch.batch_results(client, "view_pcap", md5_list=list(names)), key=lambda r: names[r["md5"]])
+    names, results = ch.results_by_filename(client, args, "view_pcap", "pcap")
     if args.json:
         ch.print_json([{**r, "filename": names[r["md5"]]} for r in results])
         return 0

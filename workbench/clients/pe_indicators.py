@@ -6,13 +6,12 @@ import sys
 
 from workbench.clients.client_helper import (
     add_sample_args,
-    batch_results,
     client_parser,
     connect_from_args,
     print_json,
     print_table,
+    results_by_filename,
     run_client,
-    samples_from_args,
 )
 
 
@@ -23,9 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="list every indicator under its sample")
     args = parser.parse_args(argv)
     client = connect_from_args(args)
-    names = {s["md5"]: s["filename"] for s in samples_from_args(client, args, "exe")}
+    names, results = results_by_filename(client, args, "pe_indicators", "exe")
     rows = []
-    for result in batch_results(client, "pe_indicators", md5_list=list(names)):
+    for result in results:
         output = result["pe_indicators"] or {}
         rows.append({"md5": result["md5"], "filename": names[result["md5"]], "pe_indicators": result["pe_indicators"],
                      "error": result.get("error"), "max_severity": output.get("max_severity"),

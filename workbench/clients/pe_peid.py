@@ -6,13 +6,12 @@ import sys
 
 from workbench.clients.client_helper import (
     add_sample_args,
-    batch_results,
     client_parser,
     connect_from_args,
     print_json,
     print_table,
+    results_by_filename,
     run_client,
-    samples_from_args,
 )
 
 
@@ -22,9 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     add_sample_args(parser, "exe")
     args = parser.parse_args(argv)
     client = connect_from_args(args)
-    names = {s["md5"]: s["filename"] for s in samples_from_args(client, args, "exe")}
+    names, results = results_by_filename(client, args, "pe_peid", "exe")
     rows = []
-    for result in batch_results(client, "pe_peid", md5_list=list(names)):
+    for result in results:
         output = result["pe_peid"] or {}
         rows.append({"md5": result["md5"], "filename": names[result["md5"]], "pe_peid": result["pe_peid"],
                      "error": result.get("error"), "matches": ", ".join(output.get("match_list", [])) or "-",
