@@ -2,22 +2,24 @@
 
 All PE samples of the shared data, each in as many variants (a few overlay bytes appended, so each is a new
 sample with a cold cache) as it takes to reach --chains. The floor runs the same worker code in one plain
-process on the same bytes: no RPC, no store. Each server run streams one ``batch_work_request`` over all of
+long-lived process on the same bytes: no RPC, no store. Each server run streams one ``batch_work_request`` over all of
 them (the server keeps max(4, 2 x procs) chains in flight) and reads the results as the client yields them.
 The samples are cut into slices; each slice runs through the floor, --procs 1 and --procs 2 in rotating order
 (the two servers have their own store each, so both start cold), so load from elsewhere hits all three alike.
 Each server run is one ``batch_work_request`` over the slice's md5s.
 
+The floor uses the pool processes' garbage-collector settings (``pool_worker.tune_gc``), so the ratio measures
+the framework alone; a fifth setup shows the floor with Python's default settings, what a plain script gets.
+
 Targets (issue 5): --procs 1 >= 0.85 x the floor; --procs 2 >= 1.7 x --procs 1 on a 2-core machine. A fourth
 setup, two floor processes at once, shows how much a second process can add on this machine at the time.
 
-    python3 bench/bench_chain.py [--chains 2000] [--slices 4]
+    python3 bench/bench_chain.py [--chains 2000] [--slices 12]
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import hashlib
 import json
 import math
@@ -42,30 +44,59 @@ def variants(chains: int) -> list[bytes]:
     return [data + b"WBBENCH" + struct.pack("<I", r) for r in range(rounds) for data in files]
 
 
-def floor_child(chains: int, first: int, count: int) -> None:
-    """In a fresh process: the worker's execute() over variants [first, first + count), in memory. Prints JSON."""
+def floor_child(chains: int, same_gc: int) -> None:
+    """A floor process: the worker's execute() over variants held in memory, one slice per stdin line
+    ("first count"), one JSON line of figures per slice.
+
+    ``same_gc``: the pool processes' garbage-collector settings (the floor the targets use); 0: Python's
+    defaults, what a plain script gets (shown for reference)."""
     from workbench.server.plugin_manager import PluginManager
+    from workbench.server.pool_worker import tune_gc
 
     worker = PluginManager().get(WORKER).instance
-    samples = variants(chains)[first:first + count]
-    worker.execute({"sample": {"raw_bytes": samples[0]}})  # warm-up (imports, caches)
-    gc.collect()
-    gc.freeze()  # as the pool's processes do: the floor gets the same garbage-collector advantage
-    started, cpu_started = time.perf_counter(), time.process_time()
-    for data in samples:
-        worker.execute({"sample": {"raw_bytes": data}})
-    print(json.dumps({"chains": len(samples), "seconds": time.perf_counter() - started,
-                      "cpu": {"pool": time.process_time() - cpu_started, "front": 0.0, "client": 0.0}}))
+    samples = variants(chains)
+    worker.execute({"sample": {"raw_bytes": samples[-1]}})  # warm-up (imports, caches)
+    if same_gc:
+        tune_gc()  # the pool's processes' garbage-collector settings: the floor gets the same advantage
+    print("ready", flush=True)
+    for line in sys.stdin:
+        first, count = map(int, line.split())
+        started, cpu_started = time.perf_counter(), time.process_time()
+        for data in samples[first:first + count]:
+            worker.execute({"sample": {"raw_bytes": data}})
+        print(json.dumps({"chains": count, "seconds": time.perf_counter() - started,
+                          "cpu": {"pool": time.process_time() - cpu_started, "front": 0.0, "client": 0.0}}),
+              flush=True)
 
 
-def run_floor(chains: int, md5s: list[str], first: int, processes: int = 1) -> dict:
+class Floor:
+    """A long-lived floor process (started once, so the slices can be short and many)."""
+
+    def __init__(self, chains: int, same_gc: bool) -> None:
+        self.proc = subprocess.Popen([sys.executable, __file__, "--floor-child", str(chains), str(int(same_gc))],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            sys.exit("a floor process did not start")
+
+    def start(self, first: int, count: int) -> None:
+        self.proc.stdin.write(f"{first} {count}\n")
+        self.proc.stdin.flush()
+
+    def result(self) -> dict:
+        return json.loads(self.proc.stdout.readline())
+
+    def stop(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def run_floor(floors: list[Floor], md5s: list[str], first: int) -> dict:
     """The floor over a slice; with 2 processes, each takes half of it at the same time (the machine's own
     scaling: what a second core really adds right now, with whatever else is running on it)."""
-    cut = [first + round(i * len(md5s) / processes) for i in range(processes + 1)]
-    children = [subprocess.Popen([sys.executable, __file__, "--floor-child", str(chains), str(cut[i]),
-                                  str(cut[i + 1] - cut[i])], stdout=subprocess.PIPE, text=True)
-                for i in range(processes)]
-    outs = [json.loads(child.communicate()[0].strip().splitlines()[-1]) for child in children]
+    cut = [first + round(i * len(md5s) / len(floors)) for i in range(len(floors) + 1)]
+    for i, floor in enumerate(floors):
+        floor.start(cut[i], cut[i + 1] - cut[i])
+    outs = [floor.result() for floor in floors]
     rate = sum(o["chains"] / o["seconds"] for o in outs)  # both run at once: their rates add up
     chains = sum(o["chains"] for o in outs)
     return {"chains": chains, "seconds": chains / rate,
@@ -94,9 +125,9 @@ def run_server(server: Server, md5s: list[str], first: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chains", type=int, default=2000, help="at least this many chains per setup (default 2000)")
-    parser.add_argument("--slices", type=int, default=4, help="rounds; each runs every setup on one slice of the "
-                                                              "samples, in rotating order (default 4)")
-    parser.add_argument("--floor-child", type=int, nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--slices", type=int, default=12, help="rounds; each runs every setup on one slice of "
+                                                               "the samples, in rotating order (default 12)")
+    parser.add_argument("--floor-child", type=int, nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor_child:
         floor_child(*args.floor_child)
@@ -116,14 +147,16 @@ def main() -> None:
     print(f"{len(samples)} PE samples ({len(pe_files())} files x {len(samples) // len(pe_files())} variants, "
           f"{sum(map(len, samples)) / 2**20:.0f} MB), worker {WORKER}, {args.slices} slices")
 
-    runs: dict[str, list[dict]] = {"floor": [], "procs1": [], "procs2": [], "floor2": []}
+    floors = {"floor": [Floor(len(samples), True)], "floor2": [Floor(len(samples), True) for _ in range(2)],
+              "floor_plain_gc": [Floor(len(samples), False)]}
+    runs: dict[str, list[dict]] = {"floor": [], "procs1": [], "procs2": [], "floor2": [], "floor_plain_gc": []}
     bounds = [round(i * len(samples) / args.slices) for i in range(args.slices + 1)]
     for index in range(args.slices):
         first, part = bounds[index], md5s[bounds[index]:bounds[index + 1]]
-        order = list(runs)[index % 4:] + list(runs)[:index % 4]
+        order = list(runs)[index % len(runs):] + list(runs)[:index % len(runs)]
         for name in order:
             if name.startswith("floor"):
-                runs[name].append(run_floor(args.chains, part, first, 2 if name == "floor2" else 1))
+                runs[name].append(run_floor(floors[name], part, first))
             else:
                 runs[name].append(run_server(servers[name], part, first))
         print(f"slice {index + 1} ({len(part)} chains, order {'/'.join(order)}): " + ", ".join(
@@ -148,6 +181,9 @@ def main() -> None:
     machine = rates["floor2"] / rates["floor"]
     rows.append(("machine check: 2 floor processes at once", f"{rates['floor2']:.1f}", f"{machine:.2f}x",
                  "", "what a 2nd process adds here now", f"{cpu['floor2']['pool']:.2f} / - / -"))
+    plain = rates["floor_plain_gc"] / rates["floor"]
+    rows.append(("reference: direct execute(), Python's default GC", f"{rates['floor_plain_gc']:.1f}",
+                 f"{plain:.2f}x", "", "what a plain script gets", f"{cpu['floor_plain_gc']['pool']:.2f} / - / -"))
     print_rows(f"{len(samples)} cold chains per setup ({os.cpu_count()} cores; chains/s = all chains / all "
                "seconds)", rows)
     busy = {name: sum(c.values()) * rates[name] / 1e3 for name, c in cpu.items()}
@@ -158,6 +194,9 @@ def main() -> None:
           f"two plain processes reach {machine:.2f}x one on this machine right now")
     for server in servers.values():
         server.stop()
+    for group in floors.values():
+        for floor in group:
+            floor.stop()
 
 
 if __name__ == "__main__":

@@ -87,3 +87,15 @@ def test_batches_hold_every_result_once_cached_read_per_chunk_and_errors_as_reco
     assert all(by_md5[m]["counted"] == {"length": len(f"sample {i}")} for i, m in enumerate(md5s))
     assert runs(tmp_path) == 250  # only the 70 uncached samples ran
     assert workbench.work.counters["cache_hits"] - hits_before == 180
+
+
+def test_cold_results_finishing_together_share_a_message_and_the_end_does_not_wait(workbench, tmp_path: Path) -> None:
+    every = store(workbench, 5)
+    md5s, more = every[:3], every[3:]
+    workbench.work.stream_linger = 30.0  # far longer than the test may take: only the end of the stream stops it
+    with gevent.Timeout(10, AssertionError("the stream waited out its linger instead of ending")):
+        lists = list(workbench.batch_work_request("counted", {"md5_list": md5s}).batches(10))
+    assert [sorted(r["md5"] for r in batch) for batch in lists] == [sorted(md5s)] and runs(tmp_path) == 3
+    workbench.work.stream_linger = 0.0  # no linger: lists of whatever is ready, as before
+    results = [r for batch in workbench.batch_work_request("counted", {"md5_list": more}).batches(10) for r in batch]
+    assert sorted(r["md5"] for r in results) == sorted(more)

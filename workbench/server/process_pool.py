@@ -1,19 +1,28 @@
-"""Runs chains off the gevent loop in N long-lived worker processes, one task per process at a time.
+"""Runs chains off the gevent loop in N long-lived worker processes, one chain per process at a time.
 
 Pipe workers (gevent.subprocess + msgpack frames) were the fastest and most robust option measured in
 ../shared/notes/spikes.md: 50-85 us a task, and a crashed or hung task costs only its own process, which is
 killed and replaced while the others go on.
+
+Each process also holds the next task in its pipe (``prefetch``, default 1), so it starts the next chain the
+moment it finishes one instead of idling through a round trip to the server, and each process is pinned to a
+core of its own when there are enough (``pin_procs``); bench/bench_chain.py measures both. As with Celery's
+prefetch, a task queued behind a long chain waits for it: set ``prefetch = 0`` when chains range from
+milliseconds to minutes. A queued task's timeout starts when its process reaches it, and a task whose process
+died or was killed before reaching it never ran: it goes to another process.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
+from collections import deque
 from typing import Any
 
 import gevent
-import gevent.queue
+import gevent.event
 from gevent import subprocess
 
 from workbench import exceptions
@@ -26,15 +35,34 @@ STARTUP_TIMEOUT = 60.0
 RESPAWN_RETRY_S = 1.0
 
 
-class _Child:
-    """One worker process and its pipes."""
+class _Task:
+    """One chain request and the caller's slot for its answer."""
 
-    def __init__(self, init: dict[str, Any]) -> None:
+    __slots__ = ("request", "timeout", "answer", "abandoned")
+
+    def __init__(self, request: dict[str, Any], timeout: float) -> None:
+        self.request, self.timeout = request, timeout
+        self.answer = gevent.event.AsyncResult()
+        self.abandoned = False  # the caller went away: never send it; if sent, its answer is dropped
+
+
+class _Child:
+    """One worker process, its pipes, and the tasks written to it (answered in the order written)."""
+
+    def __init__(self, init: dict[str, Any], cpu: int | None) -> None:
+        self.cpu = cpu
+        self.pending: deque[_Task] = deque()
+        self.deadline: Any = None  # the timer of the task it is running
+        self.timed_out: _Task | None = None
         self.proc = subprocess.Popen([sys.executable, "-m", "workbench.server.pool_worker"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        with gevent.Timeout(STARTUP_TIMEOUT, exceptions.StoreError("worker process did not start in time")):
-            write_frame(self.proc.stdin, init)
-            self.pid = read_frame(self.proc.stdout)["ready"]
+        try:
+            with gevent.Timeout(STARTUP_TIMEOUT, exceptions.StoreError("worker process did not start in time")):
+                write_frame(self.proc.stdin, {**init, "cpu": cpu})
+                self.pid = read_frame(self.proc.stdout)["ready"]
+        except BaseException:
+            self.kill()
+            raise
 
     def kill(self) -> int | None:
         try:
@@ -47,101 +75,179 @@ class _Child:
 class ProcessPool:
     """``run()`` blocks only the calling greenlet; other clients are served meanwhile."""
 
-    def __init__(self, size: int, init: dict[str, Any]) -> None:
+    def __init__(self, size: int, init: dict[str, Any], prefetch: int = 1, pin: bool = True) -> None:
         self.size = size
-        self._init = init
-        self._free: gevent.queue.Queue = gevent.queue.Queue()
-        self._children: set[_Child] = set()
         self.replaced = 0
+        self._init = init
+        self._depth = 1 + max(0, prefetch)
+        cpus = sorted(os.sched_getaffinity(0))
+        self._cpus = cpus if pin and size <= len(cpus) else []  # fewer cores than processes: let the kernel share
+        self._children: list[_Child] = []
+        self._waiting: deque[_Task] = deque()
         self._closed = False
-        for child in gevent.joinall([gevent.spawn(_Child, init) for _ in range(size)], raise_error=True):
-            self._add(child.value)
-
-    def _add(self, child: _Child) -> None:
-        self._children.add(child)
-        self._free.put(child)
-
-    def _replace(self, child: _Child) -> int | None:
-        """Kill ``child`` and start a fresh process in its place; its exit code (negative: killed by a signal)."""
-        self._children.discard(child)
-        code = child.kill()
-        self.replaced += 1
-        gevent.spawn(self._respawn).join()  # in its own greenlet: a caller killed meanwhile cannot stop it
-        return code
-
-    def _respawn(self) -> None:
-        """Start one process; if that fails, retry in the background so the pool never shrinks for good."""
-        if self._closed:
-            return
+        starting = [gevent.spawn(_Child, init, self._cpus[i] if self._cpus else None) for i in range(size)]
         try:
-            self._add(_Child(self._init))
-        except Exception:  # noqa: BLE001 - any start-up failure: keep the request's own error, retry later
-            log.exception("could not start a worker process; retrying in %g s", RESPAWN_RETRY_S)
-            gevent.spawn_later(RESPAWN_RETRY_S, self._respawn)
-
-    def _recover(self, child: _Child, timeout: float) -> None:
-        """The caller went away mid-task: wait for the child's pending reply, then reuse it (or replace it)."""
-        try:
-            with gevent.Timeout(timeout):
-                reply = read_frame(child.proc.stdout)
-        except BaseException:  # noqa: BLE001 - timeout, EOF or a torn frame: the process cannot be trusted
-            reply = {"error": "WorkerCrashed"}
-        if reply.get("error") == "WorkerCrashed":  # (a process that ran out of memory exits after replying)
-            self._replace(child)
-        else:
-            self._free.put(child)
+            gevent.joinall(starting, raise_error=True)
+        except BaseException:
+            for greenlet in starting:
+                if greenlet.successful():
+                    greenlet.value.kill()
+            raise
+        for greenlet in starting:
+            self._add(greenlet.value)
 
     def alive(self) -> int:
         """How many worker processes are running."""
         return sum(1 for c in self._children if c.proc.poll() is None)
 
+    def load(self) -> dict[str, Any]:
+        """Tasks each worker process holds (running plus prefetched), and tasks waiting for a process."""
+        return {"held": [len(c.pending) for c in self._children], "waiting": len(self._waiting)}
+
     def run(self, worker: str, md5: str, timeout: float, force: bool = False,
             generation: int | None = None) -> ChainResult:
-        """Run a chain in a free process; a hang past ``timeout`` or a dead process costs only that process.
+        """Run a chain in a worker process; a hang past ``timeout`` or a dead process costs only that process.
 
         ``generation`` is the front's plugin generation: a process reloads worker files only when it changes."""
-        child: _Child = self._free.get()
-        timer = gevent.Timeout(timeout)
-        timer.start()
+        if self._closed:
+            raise exceptions.StoreError("the server is shutting down")
+        task = _Task({"worker": worker, "md5": md5, "force": force, "generation": generation}, timeout)
+        self._waiting.append(task)
+        self._feed()
         try:
-            write_frame(child.proc.stdin, {"worker": worker, "md5": md5, "force": force, "generation": generation})
-            reply = read_frame(child.proc.stdout)
-        except gevent.Timeout as exc:
-            if exc is not timer:  # someone else's timeout: the caller is leaving, as below
-                gevent.spawn(self._recover, child, timeout)
-                raise
-            self._replace(child)
-            raise WorkerTimeout(f"chain for worker {worker!r} on sample {md5} ran past {timeout:g} s and its "
-                                "process was killed; raise the worker's timeout or [server] worker_timeout") from None
-        except (EOFError, OSError):
-            code = self._replace(child)
-            if code == -signal.SIGPROF:
-                raise WorkerTimeout(f"worker {worker!r} on sample {md5} was stuck in native code past its timeout "
-                                    "and its process was killed; raise the worker's timeout or [server] "
-                                    "worker_timeout if the sample is legitimately big") from None
-            raise WorkerCrashed(f"the process running worker {worker!r} on sample {md5} died ({_exit_reason(code)}); "
-                                "the pool replaced it. The worker or a library it uses crashed on this sample"
-                                ) from None
-        except BaseException:
-            gevent.spawn(self._recover, child, timeout)  # caller killed (a client dropped its stream)
-            raise
+            return task.answer.get()
         finally:
-            timer.close()
-        if reply.get("error") == "WorkerCrashed":
-            self._replace(child)
-        else:
-            self._free.put(child)
-        if not reply["ok"]:
-            error_class = getattr(exceptions, reply["error"], exceptions.WorkerFailed)
-            raise error_class(reply["message"])
-        return ChainResult(output=reply["output"], ran=reply["ran"], sample_reads=reply["sample_reads"])
+            task.abandoned = True  # answered, or the caller was killed (a client dropped its stream)
 
     def close(self) -> None:
         """Stop every worker process (they also exit on their own when the server dies)."""
         self._closed = True
-        for child in list(self._children):
+        gone = exceptions.StoreError("the server is shutting down")
+        for child in self._children:
             child.kill()
+            for task in child.pending:
+                task.answer.set_exception(gone)
+        for task in self._waiting:
+            task.answer.set_exception(gone)
         self._children.clear()
+        self._waiting.clear()
+
+    # --- feeding processes ---------------------------------------------------------------------------
+    def _add(self, child: _Child) -> None:
+        self._children.append(child)
+        gevent.spawn(self._read_replies, child)
+        self._feed()
+
+    def _feed(self) -> None:
+        """Hand waiting tasks, oldest first, to the least loaded processes with room."""
+        while self._waiting:
+            if self._waiting[0].abandoned:
+                self._waiting.popleft()
+                continue
+            child = min(self._children, key=lambda c: len(c.pending), default=None)
+            if child is None or len(child.pending) >= self._depth:
+                return
+            task = self._waiting.popleft()
+            child.pending.append(task)
+            if len(child.pending) == 1:
+                self._start_clock(child)
+            try:
+                write_frame(child.proc.stdin, task.request)
+            except OSError:
+                pass  # the process is gone: its reader sees the end of the pipe and hands the task on
+
+    def _start_clock(self, child: _Child) -> None:
+        """The task at the head of ``child`` is now running: kill the process if it passes its timeout."""
+        task = child.pending[0]
+        child.deadline = gevent.get_hub().loop.timer(task.timeout)
+        child.deadline.start(self._expire, child, task)
+
+    @staticmethod
+    def _expire(child: _Child, task: _Task) -> None:
+        if child.pending and child.pending[0] is task:
+            child.timed_out = task
+            try:
+                child.proc.kill()  # its reader sees the end of the pipe and reports the timeout
+            except OSError:
+                pass
+
+    # --- answers ----------------------------------------------------------------------------------------
+    def _read_replies(self, child: _Child) -> None:
+        """Deliver ``child``'s answers in order; on a death, a timeout or a garbled answer, replace it."""
+        try:
+            while True:
+                reply = read_frame(child.proc.stdout)
+                if not child.pending:
+                    raise EOFError("an answer nobody asked for")
+                if reply["ok"]:
+                    result = ChainResult(output=reply["output"], ran=reply["ran"], sample_reads=reply["sample_reads"])
+                else:
+                    error = getattr(exceptions, reply["error"], exceptions.WorkerFailed)(reply["message"])
+                task = child.pending.popleft()
+                child.deadline.close()
+                if child.pending:
+                    self._start_clock(child)
+                if reply["ok"]:
+                    task.answer.set(result)
+                else:
+                    task.answer.set_exception(error)
+                if reply.get("error") == "WorkerCrashed":  # out of memory: the process exits after replying
+                    self._retire(child, None)
+                    return
+                self._feed()
+        except (EOFError, OSError, KeyError, TypeError, ValueError) as exc:
+            if self._closed:
+                return
+            if not isinstance(exc, EOFError | OSError):
+                log.error("worker process %s sent a garbled answer (%s); replacing it", child.pid, exc)
+            self._retire(child, child.pending.popleft() if child.pending else None)
+
+    def _retire(self, child: _Child, failed: _Task | None) -> None:
+        """Kill and replace ``child``; ``failed`` (the task it was running) gets the error, the rest run elsewhere."""
+        if child.deadline is not None:
+            child.deadline.close()
+        if child in self._children:
+            self._children.remove(child)
+        code = child.kill()
+        self.replaced += 1
+        unstarted = list(child.pending)
+        child.pending.clear()
+        if failed is not None and child.timed_out not in (None, failed):
+            unstarted.insert(0, failed)  # killed for the task before it, whose answer came just too late
+            failed = None
+        self._waiting.extendleft(reversed(unstarted))
+        gevent.spawn(self._respawn, child.cpu).join()  # the error is reported with the pool back at full size
+        if failed is not None:
+            failed.answer.set_exception(self._death_error(failed, child, code))
+        self._feed()
+
+    @staticmethod
+    def _death_error(task: _Task, child: _Child, code: int | None) -> exceptions.WorkbenchError:
+        worker, md5, timeout = task.request["worker"], task.request["md5"], task.timeout
+        if child.timed_out is task:
+            return WorkerTimeout(f"chain for worker {worker!r} on sample {md5} ran past {timeout:g} s and its "
+                                 "process was killed; raise the worker's timeout or [server] worker_timeout")
+        if code == -signal.SIGPROF:
+            return WorkerTimeout(f"worker {worker!r} on sample {md5} was stuck in native code past its timeout "
+                                 "and its process was killed; raise the worker's timeout or [server] "
+                                 "worker_timeout if the sample is legitimately big")
+        return WorkerCrashed(f"the process running worker {worker!r} on sample {md5} died ({_exit_reason(code)}); "
+                             "the pool replaced it. The worker or a library it uses crashed on this sample")
+
+    def _respawn(self, cpu: int | None) -> None:
+        """Start one process; if that fails, retry in the background so the pool never shrinks for good."""
+        if self._closed:
+            return
+        try:
+            child = _Child(self._init, cpu)
+        except Exception:  # noqa: BLE001 - any start-up failure: keep the request's own error, retry later
+            log.exception("could not start a worker process; retrying in %g s", RESPAWN_RETRY_S)
+            gevent.spawn_later(RESPAWN_RETRY_S, self._respawn, cpu)
+            return
+        if self._closed:
+            child.kill()
+            return
+        self._add(child)
 
 
 def _exit_reason(code: int | None) -> str:
@@ -169,6 +275,10 @@ class LocalExecutor:
     def alive(self) -> int:
         """No worker processes in local mode."""
         return 0
+
+    def load(self) -> dict[str, Any]:
+        """No worker processes in local mode."""
+        return {"held": [], "waiting": 0}
 
     def run(self, worker: str, md5: str, timeout: float, force: bool = False,
             generation: int | None = None) -> ChainResult:

@@ -66,8 +66,10 @@ class Workbench:
         else:
             executor = ProcessPool(self.procs, {
                 "config_path": str(config.path) if config.path else None, "config": config.as_dict(),
-                "datastore": self.store.uri, "plugin_dirs": [str(d) for d in self.plugin_dirs]})
-        self.work = WorkDispatcher(self.store, self.plugins, executor, timeout, max(4, 2 * self.procs))
+                "datastore": self.store.uri, "plugin_dirs": [str(d) for d in self.plugin_dirs]},
+                prefetch=config.get("server", "prefetch"), pin=config.get("server", "pin_procs"))
+        self.work = WorkDispatcher(self.store, self.plugins, executor, timeout, max(4, 2 * self.procs),
+                                   config.get("server", "stream_linger_ms") / 1000)
         self.started = time.time()
 
     def close(self) -> None:
@@ -278,7 +280,8 @@ class Workbench:
             "workers_ok": sum(1 for w in workers.values() if w.ok),
             "workers_failed": sorted(n for n, w in workers.items() if not w.ok),
             "procs": self.procs, "procs_alive": self.work.executor.alive(),
-            "procs_replaced": self.work.executor.replaced, "uptime_s": round(time.time() - self.started, 1),
+            "procs_replaced": self.work.executor.replaced, "procs_load": self.work.executor.load(),
+            "uptime_s": round(time.time() - self.started, 1),
             "counters": dict(self.work.counters), "workers_run": dict(self.work.workers_run),
             "pseudo_dependencies": list(contract.PSEUDO_DEPENDENCIES),
         }
