@@ -1,20 +1,20 @@
 """Cold pe_features chains: the server with --procs 1 and 2 against the same worker called directly (the floor).
 
 All PE samples of the shared data, each in as many variants (a few overlay bytes appended, so each is a new
-sample with a cold cache) as it takes to reach --chains. The floor runs the same worker code in one plain
-long-lived process on the same bytes: no RPC, no store. Each server run streams one ``batch_work_request`` over all of
-them (the server keeps max(4, 2 x procs) chains in flight) and reads the results as the client yields them.
-The samples are cut into slices; each slice runs through the floor, --procs 1 and --procs 2 in rotating order
-(the two servers have their own store each, so both start cold), so load from elsewhere hits all three alike.
-Each server run is one ``batch_work_request`` over the slice's md5s.
+sample with a cold cache) as it takes to reach --chains. The floor runs the same worker code in a plain
+long-lived process on the same bytes held in memory: no RPC, no store. It freezes its start-up objects out of
+the garbage collector as the pool's processes do (``pool_worker.freeze_startup_objects``), so the ratio measures
+the framework alone; a reference setup shows the floor with Python's defaults, what a plain script gets.
 
-The floor uses the pool processes' garbage-collector settings (``pool_worker.tune_gc``), so the ratio measures
-the framework alone; a fifth setup shows the floor with Python's default settings, what a plain script gets.
+The samples are cut into slices; each slice runs through every setup in rotating order (the two servers have
+their own store each, so both start cold), so the machine's ups and downs hit all setups alike. Each server
+run is one ``batch_work_request`` over the slice's md5s (the server keeps max(4, 2 x procs) chains in flight),
+read as the client yields the results.
 
-Targets (issue 5): --procs 1 >= 0.85 x the floor; --procs 2 >= 1.7 x --procs 1 on a 2-core machine. A fourth
-setup, two floor processes at once, shows how much a second process can add on this machine at the time.
+Targets (issue 5): --procs 1 >= 0.85 x the floor; --procs 2 >= 1.7 x --procs 1 on a 2-core machine. The
+machine check, two floor processes at once, shows how much a second process can add on this machine right now.
 
-    python3 bench/bench_chain.py [--chains 2000] [--slices 12]
+    python3 bench/bench_chain.py [--chains 2000] [--slices 24]
 """
 
 from __future__ import annotations
@@ -51,13 +51,13 @@ def floor_child(chains: int, same_gc: int) -> None:
     ``same_gc``: the pool processes' garbage-collector settings (the floor the targets use); 0: Python's
     defaults, what a plain script gets (shown for reference)."""
     from workbench.server.plugin_manager import PluginManager
-    from workbench.server.pool_worker import tune_gc
+    from workbench.server.pool_worker import freeze_startup_objects
 
     worker = PluginManager().get(WORKER).instance
     samples = variants(chains)
     worker.execute({"sample": {"raw_bytes": samples[-1]}})  # warm-up (imports, caches)
     if same_gc:
-        tune_gc()  # the pool's processes' garbage-collector settings: the floor gets the same advantage
+        freeze_startup_objects()  # the pool's processes' garbage-collector settings: the floor gets the same advantage
     print("ready", flush=True)
     for line in sys.stdin:
         first, count = map(int, line.split())
@@ -125,8 +125,8 @@ def run_server(server: Server, md5s: list[str], first: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chains", type=int, default=2000, help="at least this many chains per setup (default 2000)")
-    parser.add_argument("--slices", type=int, default=12, help="rounds; each runs every setup on one slice of "
-                                                               "the samples, in rotating order (default 12)")
+    parser.add_argument("--slices", type=int, default=24, help="rounds; each runs every setup on one slice of "
+                                                               "the samples, in rotating order (default 24)")
     parser.add_argument("--floor-child", type=int, nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor_child:

@@ -22,7 +22,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "plugin_dirs": "",
         "procs": "auto",
         "prefetch": 1,
-        "pin_procs": True,
         "worker_timeout": 60.0,
         "worker_memory_mb": 2048,
         "max_sample_size_mb": 256,

@@ -5,17 +5,16 @@ Pipe workers (gevent.subprocess + msgpack frames) were the fastest and most robu
 killed and replaced while the others go on.
 
 Each process also holds the next task in its pipe (``prefetch``, default 1), so it starts the next chain the
-moment it finishes one instead of idling through a round trip to the server, and each process is pinned to a
-core of its own when there are enough (``pin_procs``); bench/bench_chain.py measures both. As with Celery's
-prefetch, a task queued behind a long chain waits for it: set ``prefetch = 0`` when chains range from
-milliseconds to minutes. A queued task's timeout starts when its process reaches it, and a task whose process
-died or was killed before reaching it never ran: it goes to another process.
+moment it finishes one instead of idling through a round trip to the server (bench/bench_chain.py: --procs 1
+went from 0.88 to 0.98 of the direct-call floor in one interleaved run). As with Celery's prefetch, a task
+queued behind a long chain waits for it: set ``prefetch = 0`` when chains range from milliseconds to minutes.
+A queued task's timeout starts when its process reaches it, and a task whose process died or was killed before
+reaching it never ran: it goes to another process.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 from collections import deque
@@ -49,8 +48,7 @@ class _Task:
 class _Child:
     """One worker process, its pipes, and the tasks written to it (answered in the order written)."""
 
-    def __init__(self, init: dict[str, Any], cpu: int | None) -> None:
-        self.cpu = cpu
+    def __init__(self, init: dict[str, Any]) -> None:
         self.pending: deque[_Task] = deque()
         self.deadline: Any = None  # the timer of the task it is running
         self.timed_out: _Task | None = None
@@ -58,7 +56,7 @@ class _Child:
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         try:
             with gevent.Timeout(STARTUP_TIMEOUT, exceptions.StoreError("worker process did not start in time")):
-                write_frame(self.proc.stdin, {**init, "cpu": cpu})
+                write_frame(self.proc.stdin, init)
                 self.pid = read_frame(self.proc.stdout)["ready"]
         except BaseException:
             self.kill()
@@ -75,17 +73,15 @@ class _Child:
 class ProcessPool:
     """``run()`` blocks only the calling greenlet; other clients are served meanwhile."""
 
-    def __init__(self, size: int, init: dict[str, Any], prefetch: int = 1, pin: bool = True) -> None:
+    def __init__(self, size: int, init: dict[str, Any], prefetch: int = 1) -> None:
         self.size = size
         self.replaced = 0
         self._init = init
         self._depth = 1 + max(0, prefetch)
-        cpus = sorted(os.sched_getaffinity(0))
-        self._cpus = cpus if pin and size <= len(cpus) else []  # fewer cores than processes: let the kernel share
         self._children: list[_Child] = []
         self._waiting: deque[_Task] = deque()
         self._closed = False
-        starting = [gevent.spawn(_Child, init, self._cpus[i] if self._cpus else None) for i in range(size)]
+        starting = [gevent.spawn(_Child, init) for _ in range(size)]
         try:
             gevent.joinall(starting, raise_error=True)
         except BaseException:
@@ -216,7 +212,7 @@ class ProcessPool:
             unstarted.insert(0, failed)  # killed for the task before it, whose answer came just too late
             failed = None
         self._waiting.extendleft(reversed(unstarted))
-        gevent.spawn(self._respawn, child.cpu).join()  # the error is reported with the pool back at full size
+        gevent.spawn(self._respawn).join()  # the error is reported with the pool back at full size
         if failed is not None:
             failed.answer.set_exception(self._death_error(failed, child, code))
         self._feed()
@@ -234,15 +230,15 @@ class ProcessPool:
         return WorkerCrashed(f"the process running worker {worker!r} on sample {md5} died ({_exit_reason(code)}); "
                              "the pool replaced it. The worker or a library it uses crashed on this sample")
 
-    def _respawn(self, cpu: int | None) -> None:
+    def _respawn(self) -> None:
         """Start one process; if that fails, retry in the background so the pool never shrinks for good."""
         if self._closed:
             return
         try:
-            child = _Child(self._init, cpu)
+            child = _Child(self._init)
         except Exception:  # noqa: BLE001 - any start-up failure: keep the request's own error, retry later
             log.exception("could not start a worker process; retrying in %g s", RESPAWN_RETRY_S)
-            gevent.spawn_later(RESPAWN_RETRY_S, self._respawn, cpu)
+            gevent.spawn_later(RESPAWN_RETRY_S, self._respawn)
             return
         if self._closed:
             child.kill()

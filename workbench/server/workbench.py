@@ -67,7 +67,7 @@ class Workbench:
             executor = ProcessPool(self.procs, {
                 "config_path": str(config.path) if config.path else None, "config": config.as_dict(),
                 "datastore": self.store.uri, "plugin_dirs": [str(d) for d in self.plugin_dirs]},
-                prefetch=config.get("server", "prefetch"), pin=config.get("server", "pin_procs"))
+                prefetch=config.get("server", "prefetch"))
         self.work = WorkDispatcher(self.store, self.plugins, executor, timeout, max(4, 2 * self.procs),
                                    config.get("server", "stream_linger_ms") / 1000)
         self.started = time.time()
