@@ -9,12 +9,13 @@ the framework alone; a reference setup shows the floor with Python's defaults, w
 The samples are cut into slices; each slice runs through every setup in rotating order (the two servers have
 their own store each, so both start cold), so the machine's ups and downs hit all setups alike. Each server
 run is one ``batch_work_request`` over the slice's md5s (the server keeps max(4, 2 x procs) chains in flight),
-read as the client yields the results.
+read as the client yields the results. The slices are dealt into rounds, each with freshly started floor
+processes and servers, because a process's speed also depends on where its memory lands.
 
 Targets (issue 5): --procs 1 >= 0.85 x the floor; --procs 2 >= 1.7 x --procs 1 on a 2-core machine. The
 machine check, two floor processes at once, shows how much a second process can add on this machine right now.
 
-    python3 bench/bench_chain.py [--chains 2000] [--slices 24]
+    python3 bench/bench_chain.py [--chains 3000] [--slices 30] [--rounds 6]
 """
 
 from __future__ import annotations
@@ -122,11 +123,17 @@ def run_server(server: Server, md5s: list[str], first: int) -> dict:
     return {"chains": count, "seconds": seconds, "cpu": cpu.used}
 
 
+def _rate(runs: list[dict]) -> float:
+    return sum(r["chains"] for r in runs) / sum(r["seconds"] for r in runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chains", type=int, default=2000, help="at least this many chains per setup (default 2000)")
-    parser.add_argument("--slices", type=int, default=24, help="rounds; each runs every setup on one slice of "
-                                                               "the samples, in rotating order (default 24)")
+    parser.add_argument("--chains", type=int, default=3000, help="at least this many chains per setup (default 3000)")
+    parser.add_argument("--slices", type=int, default=30, help="each runs every setup on one slice of the "
+                                                               "samples, in rotating order (default 30)")
+    parser.add_argument("--rounds", type=int, default=6, help="fresh floor and server processes for each round "
+                                                              "of slices (default 6)")
     parser.add_argument("--floor-child", type=int, nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor_child:
@@ -135,7 +142,7 @@ def main() -> None:
     print(machine_line())
     samples = variants(args.chains)
     md5s = [hashlib.md5(data).hexdigest() for data in samples]
-    servers = {}
+    stores = {}
     for procs in (1, 2):  # one store per server: both start cold
         folder = temp_dir()
         uri = f"sqlite:///{folder}/workbench.db"
@@ -143,26 +150,41 @@ def main() -> None:
         store.store_samples((data, md5, f"variant{i}.exe", "exe")
                             for i, (data, md5) in enumerate(zip(samples, md5s, strict=True)))
         store.close()
-        servers[f"procs{procs}"] = start_workbench(folder, procs, uri)
+        stores[procs] = (folder, uri)
     print(f"{len(samples)} PE samples ({len(pe_files())} files x {len(samples) // len(pe_files())} variants, "
-          f"{sum(map(len, samples)) / 2**20:.0f} MB), worker {WORKER}, {args.slices} slices")
+          f"{sum(map(len, samples)) / 2**20:.0f} MB), worker {WORKER}, {args.slices} slices in {args.rounds} "
+          "rounds")
 
-    floors = {"floor": [Floor(len(samples), True)], "floor2": [Floor(len(samples), True) for _ in range(2)],
-              "floor_plain_gc": [Floor(len(samples), False)]}
     runs: dict[str, list[dict]] = {"floor": [], "procs1": [], "procs2": [], "floor2": [], "floor_plain_gc": []}
     bounds = [round(i * len(samples) / args.slices) for i in range(args.slices + 1)]
-    for index in range(args.slices):
-        first, part = bounds[index], md5s[bounds[index]:bounds[index + 1]]
-        order = list(runs)[index % len(runs):] + list(runs)[:index % len(runs)]
-        for name in order:
-            if name.startswith("floor"):
-                runs[name].append(run_floor(floors[name], part, first))
-            else:
-                runs[name].append(run_server(servers[name], part, first))
-        print(f"slice {index + 1} ({len(part)} chains, order {'/'.join(order)}): " + ", ".join(
-            f"{name} {r[-1]['chains'] / r[-1]['seconds']:.1f}/s" for name, r in runs.items()))
+    for round_slices in (range(args.slices)[r::args.rounds] for r in range(args.rounds)):
+        # New processes each round: a process's speed depends on where its memory lands (four identical floor
+        # processes ran at 72.7, 81.1, 75.7 and 72.8 chains/s, each steady over time), so every setup gets
+        # several draws of that lottery instead of one.
+        servers = {f"procs{procs}": start_workbench(stores[procs][0], procs, stores[procs][1]) for procs in (1, 2)}
+        floors = {"floor": [Floor(len(samples), True)], "floor2": [Floor(len(samples), True) for _ in range(2)],
+                  "floor_plain_gc": [Floor(len(samples), False)]}
+        for index in round_slices:
+            first, part = bounds[index], md5s[bounds[index]:bounds[index + 1]]
+            order = list(runs)[index % len(runs):] + list(runs)[:index % len(runs)]
+            for name in order:
+                if name.startswith("floor"):
+                    runs[name].append(run_floor(floors[name], part, first))
+                else:
+                    runs[name].append(run_server(servers[name], part, first))
+            print(f"slice {index + 1} ({len(part)} chains, order {'/'.join(order)}): " + ", ".join(
+                f"{name} {r[-1]['chains'] / r[-1]['seconds']:.1f}/s" for name, r in runs.items()))
+        for server in servers.values():
+            server.stop()
+        for group in floors.values():
+            for floor in group:
+                floor.stop()
+        last = {name: rs[-len(round_slices):] for name, rs in runs.items()}
+        print(f"  round {len(runs['floor']) // len(round_slices)}: procs1/floor "
+              f"{_rate(last['procs1']) / _rate(last['floor']):.2f}, procs2/procs1 "
+              f"{_rate(last['procs2']) / _rate(last['procs1']):.2f}")
 
-    rates = {name: sum(r["chains"] for r in rs) / sum(r["seconds"] for r in rs) for name, rs in runs.items()}
+    rates = {name: _rate(rs) for name, rs in runs.items()}
     slice_ratios = {"p1": median([a["chains"] / a["seconds"] / (f["chains"] / f["seconds"])
                                   for a, f in zip(runs["procs1"], runs["floor"], strict=True)]),
                     "p2": median([b["chains"] / b["seconds"] / (a["chains"] / a["seconds"])
@@ -192,11 +214,6 @@ def main() -> None:
     print(f"RESULT procs1_vs_floor={p1_ratio:.2f} (target 0.85) {'PASS' if p1_ratio >= 0.85 else 'SHORT'}; "
           f"procs2_vs_procs1={p2_ratio:.2f} (target 1.70) {'PASS' if p2_ratio >= 1.7 else 'SHORT'}; "
           f"two plain processes reach {machine:.2f}x one on this machine right now")
-    for server in servers.values():
-        server.stop()
-    for group in floors.values():
-        for floor in group:
-            floor.stop()
 
 
 if __name__ == "__main__":
