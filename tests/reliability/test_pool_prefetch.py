@@ -67,14 +67,18 @@ def test_a_task_queued_behind_a_failing_one_runs_in_the_replacement_process(setu
         pool.close()
 
 
+def submit(pool: ProcessPool, md5: str, *workers: str) -> list[gevent.Greenlet]:
+    """One task per worker, in this order, given time to reach the pool."""
+    tasks = [gevent.spawn(pool.run, worker, md5, 30) for worker in workers]
+    gevent.sleep(0.2)
+    return tasks
+
+
 def test_a_task_whose_caller_left_before_it_was_sent_never_runs(setup) -> None:
     tmp_path, _, md5, init = setup
     pool = ProcessPool(1, init, prefetch=1)
     try:
-        running = gevent.spawn(pool.run, "slowish", md5, 30)
-        prefetched = gevent.spawn(pool.run, "meta", md5, 30)
-        left = gevent.spawn(pool.run, "logged", md5, 30)
-        gevent.sleep(0.2)
+        running, prefetched, left = submit(pool, md5, "slowish", "meta", "logged")
         assert pool.load() == {"held": [2], "waiting": 1}
         left.kill()  # its client dropped the stream while the task still waited for a process
         with gevent.Timeout(30, AssertionError("the pool stalled")):
@@ -90,9 +94,7 @@ def test_without_prefetch_a_process_holds_one_task(setup) -> None:
     _, _, md5, init = setup
     pool = ProcessPool(1, init, prefetch=0)
     try:
-        running = gevent.spawn(pool.run, "slowish", md5, 30)
-        waiting = gevent.spawn(pool.run, "meta", md5, 30)
-        gevent.sleep(0.2)
+        running, waiting = submit(pool, md5, "slowish", "meta")
         assert pool.load() == {"held": [1], "waiting": 1}
         with gevent.Timeout(30, AssertionError("the pool stalled")):
             assert running.get().output == {"done": True} and waiting.get().output["md5"] == md5
