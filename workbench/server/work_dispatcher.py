@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Any
 
@@ -70,8 +70,7 @@ class WorkDispatcher:
         self.counters: Counter = Counter()
         self.workers_run: Counter = Counter()
         self._versions: dict[tuple[str, str | None], tuple[float, int, str]] = {}
-        self._fast: dict[tuple[str, int], tuple[bool, bool]] = {}
-        self._timeouts: dict[tuple[str, str | None, int], float] = {}
+        self._memo: dict[tuple, Any] = {}
 
     def _chain_version(self, worker: str, type_tag: str | None) -> str:
         key = (worker, type_tag)
@@ -83,39 +82,40 @@ class WorkDispatcher:
         self._versions[key] = (now, self.plugins.generation, version)
         return version
 
+    def _per_generation(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per key and plugin generation: chain walks stay off the request path."""
+        key = (*key, self.plugins.generation)
+        if key not in self._memo:
+            if len(self._memo) > 4096:  # old generations
+                self._memo.clear()
+            self._memo[key] = compute()
+        return self._memo[key]
+
     def _chain_timeout(self, worker: str, type_tag: str | None) -> float:
         """The whole chain's time budget: every worker's timeout, plus slack for process start-up."""
-        key = (worker, type_tag, self.plugins.generation)
-        timeout = self._timeouts.get(key)
-        if timeout is None:
-            if len(self._timeouts) > 4096:  # old generations
-                self._timeouts.clear()
-            timeout = self._timeouts[key] = sum(self.plugins.get(w).timeout or self.default_timeout
-                                                for w in self.plugins.closure(worker, type_tag)) + 10
-        return timeout
+        return self._per_generation(("timeout", worker, type_tag), lambda: sum(
+            self.plugins.get(w).timeout or self.default_timeout for w in self.plugins.closure(worker, type_tag)) + 10)
 
     def _fast_path(self, worker: str) -> tuple[bool, bool]:
-        """(cacheable, needs the sample's type_tag), remembered per plugin generation: the closure walk runs once."""
-        key = (worker, self.plugins.generation)
-        hit = self._fast.get(key)
-        if hit is None:
-            if len(self._fast) > 4096:  # old generations
-                self._fast.clear()
-            needs_tag = any(self.plugins.get(name).dispatch for name in self.plugins.closure(worker))
-            hit = self._fast[key] = (self.plugins.get(worker).cacheable, needs_tag)
-        return hit
+        """(cacheable, needs the sample's type_tag): what serving ``worker`` needs to read first."""
+        return self._per_generation(("fast", worker), lambda: (
+            self.plugins.get(worker).cacheable,
+            any(self.plugins.get(name).dispatch for name in self.plugins.closure(worker))))
+
+    def _type_tag(self, worker: str, md5: str) -> str | None:
+        """The sample's type_tag when ``worker``'s chain dispatches on it (one point read), else None."""
+        if not self._fast_path(worker)[1]:
+            return None
+        info = self.store.get_sample_info(md5)
+        if info is None:
+            raise UnknownMD5(f"no sample with md5 {md5}; store it first with store_sample")
+        return info["type_tag"]
 
     def cached(self, worker: str, md5: str) -> dict[str, Any] | None:
         """The stored output if it is valid for the current code of the whole chain, else None."""
-        cacheable, needs_tag = self._fast_path(worker)
-        if not cacheable:
+        if not self._fast_path(worker)[0]:
             return None
-        type_tag = None
-        if needs_tag:
-            info = self.store.get_sample_info(md5)
-            if info is None:
-                raise UnknownMD5(f"no sample with md5 {md5}; store it first with store_sample")
-            type_tag = info["type_tag"]
+        type_tag = self._type_tag(worker, md5)
         doc = self.store.get_output(md5, worker)
         if doc is not None and doc["chain_version"] == self._chain_version(worker, type_tag):
             return doc["output"]
@@ -126,12 +126,7 @@ class WorkDispatcher:
 
         The sample is read here only when the chain depends on its type_tag (dispatch); otherwise the runner,
         which reads it anyway, is the one to refuse an unknown md5."""
-        type_tag = None
-        if self._fast_path(worker)[1]:
-            info = self.store.get_sample_info(md5)
-            if info is None:
-                raise UnknownMD5(f"no sample with md5 {md5}; store it first with store_sample")
-            type_tag = info["type_tag"]
+        type_tag = self._type_tag(worker, md5)
         ran = True
         try:
             result = self.executor.run(worker, md5, timeout=self._chain_timeout(worker, type_tag), force=force,
