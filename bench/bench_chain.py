@@ -51,8 +51,8 @@ def floor_child(chains: int, same_gc: int) -> None:
 
     ``same_gc``: the pool processes' garbage-collector settings (the floor the targets use); 0: Python's
     defaults, what a plain script gets (shown for reference)."""
-    from workbench.server.plugin_manager import PluginManager
-    from workbench.server.pool_worker import freeze_startup_objects
+    from workbench.server.execution.pool_worker import freeze_startup_objects
+    from workbench.server.planning.plugin_manager import PluginManager
 
     worker = PluginManager().get(WORKER).instance
     samples = variants(chains)

@@ -24,7 +24,7 @@ from pathlib import Path
 from harness import machine_line, median, percentile, print_rows, start_workbench, temp_dir
 
 from workbench.server.data_store import open_store
-from workbench.server.plugin_manager import PluginManager
+from workbench.server.planning.plugin_manager import PluginManager
 
 CHUNK = 20_000
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from workbench.exceptions import UnknownWorker
-from workbench.server.plugin_manager import PluginManager
+from workbench.server.planning.plugin_manager import PluginManager
 
 GOOD = '''
 class {cls}:
@@ -139,7 +139,7 @@ def test_workers_are_constructed_once_per_load_not_per_request(tmp_path: Path) -
 
 
 def test_editing_an_analysis_module_reloads_and_revalidates_the_workers_using_it(tmp_path: Path) -> None:
-    from workbench.server import plugin_manager as pm
+    from workbench.server.planning import plugin_manager as pm
 
     helpers = tmp_path / "analysis_copy"
     helpers.mkdir()

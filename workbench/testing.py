@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import Config, load_config
-from workbench.server.plugin_manager import PluginManager
+from workbench.server.planning.plugin_manager import PluginManager
 from workbench.server.workbench import Workbench
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_support import fuzz_seeds
 
-from workbench.server.type_tagger import TYPE_TAGS
+from workbench.server.intake.type_tagger import TYPE_TAGS
 
 EXAMPLES = int(os.environ.get("WORKBENCH_FUZZ_EXAMPLES", "12"))  # per seed type, plus random
 CLEAN_ERRORS = {"WorkerFailed", "WorkerNotApplicable", "BadOutput", "WorkerTimeout", "WorkerCrashed"}

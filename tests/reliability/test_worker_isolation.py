@@ -16,8 +16,8 @@ from reliability_support import failing_worker, write_worker
 
 from workbench.config import DEFAULTS, load_config
 from workbench.server.data_store.sqlite_store import SqliteStore
-from workbench.server.process_pool import ProcessPool
-from workbench.server.sample_intake import store_bytes
+from workbench.server.execution.process_pool import ProcessPool
+from workbench.server.intake.sample_intake import store_bytes
 from workbench.testing import make_config
 
 PROCS = 2

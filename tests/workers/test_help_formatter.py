@@ -7,7 +7,7 @@ import inspect
 import pytest
 
 from workbench.exceptions import BadArgument, WorkerFailed
-from workbench.server.rpc_service import WorkbenchRPC
+from workbench.server.rpc.rpc_service import WorkbenchRPC
 from workbench.testing import make_workbench
 
 

@@ -13,7 +13,7 @@ import yara
 
 from workbench.analysis.peid import decode_userdb
 from workbench.exceptions import WorkerFailed
-from workbench.server import work_dispatcher
+from workbench.server.planning import work_front as work_dispatcher
 from workbench.testing import DATA_DIR, make_workbench, require_data, run_worker
 
 USERDB = DATA_DIR / "signatures" / "peid_userdb.txt"

@@ -10,7 +10,7 @@ import pytest
 import yara
 
 from workbench.exceptions import WorkerFailed
-from workbench.server import work_dispatcher
+from workbench.server.planning import work_front as work_dispatcher
 from workbench.testing import DATA_DIR, make_workbench, require_data, run_worker
 
 RULES = DATA_DIR / "signatures" / "yara"

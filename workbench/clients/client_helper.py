@@ -18,8 +18,8 @@ import zerorpc
 
 from workbench.config import Config, load_config
 from workbench.exceptions import WorkbenchError
-from workbench.server.curve_auth import client_options
-from workbench.server.zmq_context import OptionsContext
+from workbench.server.rpc.curve_auth import client_options
+from workbench.server.rpc.zmq_context import OptionsContext
 
 CHUNK_BYTES = 8 * 2**20
 

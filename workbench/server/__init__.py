@@ -1,1 +1,1 @@
-"""The Workbench server: RPC service, plugin manager, chain runner, process pool and data stores."""
+"""The Workbench server, grouped along the request path: rpc -> planning -> execution -> data_store."""

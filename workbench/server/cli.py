@@ -55,11 +55,11 @@ def run_server(config) -> None:  # noqa: ANN001 - workbench.config.Config, impor
     import gevent
     import zmq
 
-    from workbench.server import curve_auth, zerorpc_compat
-    from workbench.server.rpc_limits import HARD_CEILING_FACTOR
-    from workbench.server.rpc_service import ApiServer, WorkbenchRPC
+    from workbench.server.rpc import curve_auth, zerorpc_compat
+    from workbench.server.rpc.rpc_limits import HARD_CEILING_FACTOR
+    from workbench.server.rpc.rpc_service import ApiServer, WorkbenchRPC
+    from workbench.server.rpc.zmq_context import OptionsContext
     from workbench.server.workbench import Workbench
-    from workbench.server.zmq_context import OptionsContext
 
     zerorpc_compat.apply()
     log = logging.getLogger("workbench.server")

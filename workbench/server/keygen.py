@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from workbench.exceptions import WorkbenchError
-from workbench.server.curve_auth import make_key_pair
+from workbench.server.rpc.curve_auth import make_key_pair
 
 NEXT_STEPS = """\
 wrote {public} (public: share it) and {secret} (secret: keep it, mode 600)

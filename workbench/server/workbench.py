@@ -17,12 +17,12 @@ from workbench import __version__, contract
 from workbench.analysis.bro_parsing import read_log
 from workbench.config import Config
 from workbench.exceptions import BadArgument, UnknownMD5, UnknownSampleSet, WorkbenchError
-from workbench.server.chain_runner import ChainRunner
 from workbench.server.data_store import DataStore, open_store
-from workbench.server.plugin_manager import PluginManager
-from workbench.server.process_pool import LocalExecutor, ProcessPool
-from workbench.server.sample_intake import check_md5, check_size, store_bytes
-from workbench.server.work_dispatcher import WorkDispatcher
+from workbench.server.execution.chain_runner import ChainRunner
+from workbench.server.execution.process_pool import LocalExecutor, ProcessPool
+from workbench.server.intake.sample_intake import check_md5, check_size, store_bytes
+from workbench.server.planning.plugin_manager import PluginManager
+from workbench.server.planning.work_front import WorkDispatcher
 
 TEXT_TAGS = ("log", "bro", "txt", "json")
 

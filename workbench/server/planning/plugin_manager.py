@@ -24,8 +24,8 @@ from workbench.exceptions import BadArgument, UnknownWorker
 
 log = logging.getLogger(__name__)
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "workers"
-HELPER_DIR = Path(__file__).resolve().parent.parent / "analysis"
+BUILTIN_DIR = Path(__file__).resolve().parents[2] / "workers"
+HELPER_DIR = Path(__file__).resolve().parents[2] / "analysis"
 HELPER_PACKAGE = "workbench.analysis"
 PRIVATE_PACKAGE = "workbench_workers"
 

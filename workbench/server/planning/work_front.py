@@ -19,7 +19,7 @@ import gevent.queue
 
 from workbench.exceptions import BadArgument, UnknownMD5, WorkbenchError
 from workbench.server.data_store.base import DataStore
-from workbench.server.plugin_manager import PluginManager
+from workbench.server.planning.plugin_manager import PluginManager
 
 CHAIN_VERSION_TTL = 1.0
 STREAM_CHUNK = 100  # md5s per cached-output query in a batch stream

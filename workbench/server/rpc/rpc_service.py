@@ -15,8 +15,8 @@ import zerorpc
 
 from workbench import __version__
 from workbench.exceptions import BadArgument, WorkbenchError
-from workbench.server.help_text import help_text
-from workbench.server.rpc_limits import LimitedServer
+from workbench.server.rpc.help_text import help_text
+from workbench.server.rpc.rpc_limits import LimitedServer
 from workbench.server.workbench import Workbench
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ import re
 
 from workbench.exceptions import BadArgument, SampleTooLarge
 from workbench.server.data_store.base import DataStore
-from workbench.server.type_tagger import TYPE_TAGS, guess_type_tag
+from workbench.server.intake.type_tagger import TYPE_TAGS, guess_type_tag
 
 MD5_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

@@ -21,8 +21,8 @@ from typing import Any
 from workbench import contract
 from workbench.exceptions import BadOutput, UnknownMD5, WorkerFailed, WorkerNotApplicable, WorkerTimeout
 from workbench.server.data_store.base import DataStore
-from workbench.server.plugin_manager import LoadedWorker, PluginManager
-from workbench.server.sample_intake import store_bytes
+from workbench.server.intake.sample_intake import store_bytes
+from workbench.server.planning.plugin_manager import LoadedWorker, PluginManager
 
 log = logging.getLogger(__name__)
 TRACE = os.environ.get("WORKBENCH_TRACE") == "1"

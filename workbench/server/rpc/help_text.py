@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from workbench.exceptions import BadArgument
-from workbench.server.plugin_manager import LoadedWorker, PluginManager
+from workbench.server.planning.plugin_manager import LoadedWorker, PluginManager
 
 FORMATTER = "help_formatter"
 

@@ -26,8 +26,8 @@ from gevent import subprocess
 
 from workbench import exceptions
 from workbench.exceptions import WorkerCrashed, WorkerTimeout
-from workbench.server.chain_runner import ChainResult
-from workbench.server.pipe_protocol import read_frame, write_frame
+from workbench.server.execution.chain_runner import ChainResult
+from workbench.server.execution.pipe_protocol import read_frame, write_frame
 
 log = logging.getLogger(__name__)
 STARTUP_TIMEOUT = 60.0
@@ -52,7 +52,7 @@ class _Child:
         self.pending: deque[_Task] = deque()
         self.deadline: Any = None  # the timer of the task it is running
         self.timed_out: _Task | None = None
-        self.proc = subprocess.Popen([sys.executable, "-m", "workbench.server.pool_worker"],
+        self.proc = subprocess.Popen([sys.executable, "-m", "workbench.server.execution.pool_worker"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         try:
             with gevent.Timeout(STARTUP_TIMEOUT, exceptions.StoreError("worker process did not start in time")):

@@ -16,10 +16,10 @@ import sys
 
 from workbench import exceptions
 from workbench.config import config_from_dict
-from workbench.server.chain_runner import ChainRunner
 from workbench.server.data_store import open_store
-from workbench.server.pipe_protocol import read_frame, write_frame
-from workbench.server.plugin_manager import PluginManager
+from workbench.server.execution.chain_runner import ChainRunner
+from workbench.server.execution.pipe_protocol import read_frame, write_frame
+from workbench.server.planning.plugin_manager import PluginManager
 
 log = logging.getLogger("workbench.pool_worker")
 
