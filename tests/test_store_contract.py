@@ -426,3 +426,21 @@ def test_unreachable_mongodb_raises_store_error_without_the_password() -> None:
 def test_malformed_mongodb_uri_raises_store_error() -> None:
     with pytest.raises(StoreError, match="bad MongoDB URI 'mongodb://': .*; use mongodb://host:port/dbname"):
         open_store("mongodb://")
+
+
+class TestPropertyGraphContract:
+    """The original's Neo4j calls, kept in the store: the same on every backend."""
+
+    def test_nodes_merge_labels_and_rels_are_recorded_once(self, store: DataStore) -> None:
+        store.add_node("a" * 32, "aaaaaa", ["exe", "bad"])
+        store.add_node("a" * 32, "renamed", ["exe", "packed"])
+        store.add_rel("a" * 32, "b" * 32, "ssdeep")
+        store.add_rel("a" * 32, "b" * 32, "ssdeep")
+        store.add_rel("a" * 32, "b" * 32, "imports")
+        assert store.has_node("a" * 32) and store.has_node("b" * 32) and not store.has_node("c" * 32)
+        nodes, rels = (list(part) for part in store.iter_graph())
+        assert nodes == [{"id": "a" * 32, "name": "renamed", "labels": ["bad", "exe", "packed"]},
+                         {"id": "b" * 32, "name": "b" * 32, "labels": []}]
+        assert sorted(r["rel"] for r in rels) == ["imports", "ssdeep"]
+        store.clear_graph()
+        assert [list(part) for part in store.iter_graph()] == [[], []]

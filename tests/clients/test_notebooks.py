@@ -13,8 +13,10 @@ from conftest import RunningServer, start_server
 from workbench.testing import DATA_DIR, REPO_ROOT, require_data
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-NOTEBOOKS = ["Workbench_Demo", "PE_Static_Analysis", "PCAP_to_Dataframe", "Generator_Pipelines", "Adding_Worker"]
-PLOTS = {"Workbench_Demo": 1, "PE_Static_Analysis": 3, "PCAP_to_Dataframe": 1, "Generator_Pipelines": 1}
+NOTEBOOKS = ["Workbench_Demo", "PE_Static_Analysis", "PCAP_to_Dataframe", "Generator_Pipelines", "Adding_Worker",
+             "PE_Classifier"]
+PLOTS = {"Workbench_Demo": 1, "PE_Static_Analysis": 3, "PCAP_to_Dataframe": 1, "Generator_Pipelines": 1,
+         "PE_Classifier": 1}
 
 
 def ensure_python3_kernel() -> None:
@@ -43,8 +45,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSe
     tmp = tmp_path_factory.mktemp("notebooks")
     plugins = tmp / "plugins"
     plugins.mkdir()
-    running = start_server(tmp, plugin_dirs=[plugins])
-    yield running, plugins
+    # PE_Classifier saves the model it trains where the server's pe_classifier reads it: here, not the repo's
+    model = {"WORKBENCH_WORKER_PE_CLASSIFIER_MODEL": str(tmp / "pe_classifier.joblib")}
+    running = start_server(tmp, plugin_dirs=[plugins], extra_env=model)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(*next(iter(model.items())))
+        yield running, plugins
     running.stop()
 
 
@@ -70,6 +76,9 @@ def test_notebook_runs_top_to_bottom_against_the_test_server(name: str, server: 
     assert all(c.execution_count for c in code)
     assert not [o for c in code for o in c.outputs if o.output_type == "error"]
     assert len(outputs(notebook, "image/png")) >= PLOTS.get(name, 0)
+    if name == "PE_Classifier":  # the honest figure is printed, and the worker used the model just trained
+        text = text_of(notebook)
+        assert "cross-validated accuracy: 0." in text and "saved to pe_classifier.joblib" in text
     if name == "Adding_Worker":
         assert "byte_classes loaded: False" in text_of(notebook) and not list(plugins.iterdir())
 

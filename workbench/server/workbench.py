@@ -45,6 +45,12 @@ def _tags(tags: Any) -> list[str]:
     return list(tags)
 
 
+def _graph_id(node_id: Any) -> str:
+    if not isinstance(node_id, str) or not node_id or len(node_id) > 512:
+        raise BadArgument(f"bad graph node id {node_id!r}: use a non-empty string such as a sample's md5")
+    return node_id
+
+
 class Workbench:
     """Everything the API offers, as plain method calls."""
 
@@ -261,6 +267,43 @@ class Workbench:
                          "dependencies": w.dependencies, "applies_to": list(w.applies_to),
                          "error": w.error, "path": str(w.path)})
         return rows
+
+    # --- property graph (the original's Neo4j calls, kept in the store) ---------------------------------
+    def add_node(self, node_id: str, name: str, labels: list[str] | str) -> None:
+        """Add a graph node (an md5 or any id) with a display name and labels; labels merge on repeat."""
+        self.store.add_node(_graph_id(node_id), str(name), _tags(labels) if labels else [])
+
+    def has_node(self, node_id: str) -> bool:
+        """Whether the graph holds this node."""
+        return self.store.has_node(_graph_id(node_id))
+
+    def add_rel(self, source_id: str, target_id: str, rel: str) -> None:
+        """Add a relationship of type ``rel`` between two nodes (idempotent)."""
+        if not isinstance(rel, str) or not rel:
+            raise BadArgument(f"bad relationship type {rel!r}: give a short name such as 'ssdeep' or 'imports'")
+        self.store.add_rel(_graph_id(source_id), _graph_id(target_id), rel)
+
+    def clear_graph_db(self) -> None:
+        """Drop every graph node and relationship (samples and outputs stay)."""
+        self.store.clear_graph()
+
+    def get_graph(self, kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The graph as networkx node-link data (``networkx.node_link_graph(g, edges='edges')``).
+
+        kwargs: ``labels`` keeps nodes carrying any of them, ``rels`` keeps those relationship types; a
+        relationship is kept when both its ends are."""
+        kwargs = dict(kwargs or {})
+        unknown = sorted(set(kwargs) - {"labels", "rels"})
+        if unknown:
+            raise BadArgument(f"unknown get_graph options {unknown}; use 'labels' and/or 'rels'")
+        labels = set(_tags(kwargs["labels"])) if kwargs.get("labels") else None
+        rel_types = set(_tags(kwargs["rels"])) if kwargs.get("rels") else None
+        nodes, rels = self.store.iter_graph()
+        kept = [n for n in nodes if labels is None or labels & set(n["labels"])]
+        ids = {n["id"] for n in kept}
+        edges = [{"source": r["source"], "target": r["target"], "key": r["rel"], "rel": r["rel"]} for r in rels
+                 if r["source"] in ids and r["target"] in ids and (rel_types is None or r["rel"] in rel_types)]
+        return {"directed": True, "multigraph": True, "graph": {}, "nodes": kept, "edges": edges}
 
     def clear_db(self) -> None:
         """Drop every sample, set, tag and output."""

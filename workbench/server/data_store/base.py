@@ -132,6 +132,27 @@ class DataStore(ABC):
     def clear_worker_output(self, worker: str | None = None) -> int:
         """Drop stored outputs of one worker (or all); return how many were dropped. Samples stay."""
 
+    # --- property graph (the original's Neo4j calls) -----------------------------------------------
+    @abstractmethod
+    def add_node(self, node_id: str, name: str, labels: list[str]) -> None:
+        """Add a node (or merge ``labels`` into an existing one and take the new ``name``)."""
+
+    @abstractmethod
+    def has_node(self, node_id: str) -> bool:
+        """Whether the node exists."""
+
+    @abstractmethod
+    def add_rel(self, source: str, target: str, rel: str) -> None:
+        """Add a relationship of type ``rel`` between two nodes (idempotent; missing nodes are created bare)."""
+
+    @abstractmethod
+    def iter_graph(self) -> tuple[Iterator[dict[str, Any]], Iterator[dict[str, Any]]]:
+        """``(nodes, rels)``: ``{'id', 'name', 'labels'}`` and ``{'source', 'target', 'rel'}`` iterators."""
+
+    @abstractmethod
+    def clear_graph(self) -> None:
+        """Drop every node and relationship (samples and outputs stay)."""
+
     # --- admin -------------------------------------------------------------------------------------
     @abstractmethod
     def clear(self) -> None:

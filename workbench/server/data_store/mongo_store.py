@@ -116,6 +116,7 @@ class MongoStore(DataStore):
         self._db.outputs.create_index("worker")
         self._db.links.create_index([("parent", 1), ("child", 1)], unique=True)
         self._db.links.create_index([("child", 1), ("parent", 1)])
+        self._db.graph_rels.create_index([("source", 1), ("target", 1), ("rel", 1)], unique=True)
 
     # --- samples -----------------------------------------------------------------------------------
     def store_sample(self, raw_bytes: bytes, md5: str, filename: str, type_tag: str) -> bool:
@@ -294,8 +295,36 @@ class MongoStore(DataStore):
                                                         upsert=True) for doc in docs], ordered=True)
 
     # --- admin -------------------------------------------------------------------------------------
+    # --- property graph ----------------------------------------------------------------------------
+    def add_node(self, node_id: str, name: str, labels: list[str]) -> None:
+        self._db.graph_nodes.update_one({"_id": node_id}, {"$set": {"name": name},
+                                                          "$addToSet": {"labels": {"$each": list(labels)}}},
+                                        upsert=True)
+
+    def has_node(self, node_id: str) -> bool:
+        return self._db.graph_nodes.count_documents({"_id": node_id}, limit=1) > 0
+
+    def add_rel(self, source: str, target: str, rel: str) -> None:
+        for node in (source, target):
+            self._db.graph_nodes.update_one({"_id": node}, {"$setOnInsert": {"name": node, "labels": []}},
+                                            upsert=True)
+        self._db.graph_rels.update_one({"source": source, "target": target, "rel": rel},
+                                       {"$setOnInsert": {"source": source}}, upsert=True)
+
+    def iter_graph(self) -> tuple[Iterator[dict[str, Any]], Iterator[dict[str, Any]]]:
+        nodes = ({"id": d["_id"], "name": d["name"], "labels": sorted(d.get("labels", []))}
+                 for d in self._db.graph_nodes.find().sort("_id", 1))
+        rels = ({"source": d["source"], "target": d["target"], "rel": d["rel"]}
+                for d in self._db.graph_rels.find().sort([("source", 1), ("target", 1)]))
+        return nodes, rels
+
+    def clear_graph(self) -> None:
+        self._db.graph_nodes.delete_many({})
+        self._db.graph_rels.delete_many({})
+
     def clear(self) -> None:
-        for name in ("samples", "fs.files", "fs.chunks", "outputs", "sample_sets", "links"):
+        for name in ("samples", "fs.files", "fs.chunks", "outputs", "sample_sets", "links", "graph_nodes",
+                     "graph_rels"):
             self._db[name].delete_many({})
 
     def close(self) -> None:

@@ -36,6 +36,12 @@ CREATE INDEX IF NOT EXISTS outputs_worker ON outputs(worker);
 """
 
 
+GRAPH_SCHEMA = """
+CREATE TABLE IF NOT EXISTS graph_nodes (id TEXT PRIMARY KEY, name TEXT NOT NULL, labels TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS graph_rels (source TEXT NOT NULL, target TEXT NOT NULL, rel TEXT NOT NULL,
+    PRIMARY KEY (source, target, rel)) WITHOUT ROWID;
+"""
+
 MAX_SQL_PARAMS = 500  # md5s per IN (...) query: far below sqlite's limit, big enough to amortise a query
 
 
@@ -63,6 +69,7 @@ class SqliteStore(DataStore):
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=OFF")
             self._db.executescript(SCHEMA)
+            self._db.executescript(GRAPH_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open sqlite store {self.path}: {exc}; check the path and permissions") from exc
 
@@ -230,10 +237,42 @@ class SqliteStore(DataStore):
             self._db.executemany("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     # --- admin -------------------------------------------------------------------------------------
+    # --- property graph ----------------------------------------------------------------------------
+    def add_node(self, node_id: str, name: str, labels: list[str]) -> None:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._one("SELECT labels FROM graph_nodes WHERE id=?", (node_id,))
+            merged = sorted(set(json.loads(row[0]) if row else []) | set(labels))
+            self._db.execute("INSERT OR REPLACE INTO graph_nodes VALUES (?, ?, ?)", (node_id, name, json.dumps(merged)))
+
+    def has_node(self, node_id: str) -> bool:
+        return self._one("SELECT 1 FROM graph_nodes WHERE id=?", (node_id,)) is not None
+
+    def add_rel(self, source: str, target: str, rel: str) -> None:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR IGNORE INTO graph_nodes VALUES (?, ?, '[]')",
+                                 [(source, source), (target, target)])
+            self._db.execute("INSERT OR IGNORE INTO graph_rels VALUES (?, ?, ?)", (source, target, rel))
+
+    def iter_graph(self) -> tuple[Iterator[dict[str, Any]], Iterator[dict[str, Any]]]:
+        nodes = ({"id": i, "name": n, "labels": json.loads(lb)}
+                 for i, n, lb in self._db.execute("SELECT id, name, labels FROM graph_nodes ORDER BY id"))
+        rels = ({"source": s, "target": t, "rel": r}
+                for s, t, r in self._db.execute("SELECT source, target, rel FROM graph_rels ORDER BY source, target"))
+        return nodes, rels
+
+    def clear_graph(self) -> None:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM graph_nodes")
+            self._db.execute("DELETE FROM graph_rels")
+
     def clear(self) -> None:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            for table in ("samples", "sample_bytes", "tags", "sample_sets", "links", "outputs"):
+            for table in ("samples", "sample_bytes", "tags", "sample_sets", "links", "outputs", "graph_nodes",
+                          "graph_rels"):
                 self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - table names are constants above
 
     def close(self) -> None:

@@ -154,6 +154,26 @@ class WorkbenchRPC:
         """Drop stored outputs of one worker (all with no name) so they are recomputed; returns the count."""
         return self._wb.clear_worker_output(worker_name)
 
+    def add_node(self, node_id: str, name: str, labels: Any) -> None:
+        """Add a node to the store's property graph (the original's Neo4j call); labels merge on repeat."""
+        return self._wb.add_node(node_id, name, labels)
+
+    def has_node(self, node_id: str) -> bool:
+        """Whether the property graph holds this node."""
+        return self._wb.has_node(node_id)
+
+    def add_rel(self, source_id: str, target_id: str, rel: str) -> None:
+        """Add a relationship of type ``rel`` between two graph nodes (idempotent)."""
+        return self._wb.add_rel(source_id, target_id, rel)
+
+    def clear_graph_db(self) -> None:
+        """Drop the property graph (samples and outputs stay)."""
+        return self._wb.clear_graph_db()
+
+    def get_graph(self, kwargs: dict | None = None) -> dict:
+        """The property graph as networkx node-link JSON; kwargs ``labels``/``rels`` filter it."""
+        return self._wb.get_graph(kwargs)
+
     def version(self) -> str:
         """The server's Workbench version."""
         return __version__
