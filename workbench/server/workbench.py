@@ -18,7 +18,6 @@ from workbench.analysis.bro_parsing import read_log
 from workbench.config import Config
 from workbench.exceptions import BadArgument, UnknownMD5, UnknownSampleSet, WorkbenchError
 from workbench.server.data_store import DataStore, open_store
-from workbench.server.execution.chain_runner import ChainRunner
 from workbench.server.execution.executor import Executor, LocalExecutor
 from workbench.server.execution.process_pool import ProcessPool
 from workbench.server.intake.sample_intake import check_md5, check_size, store_bytes
@@ -64,7 +63,7 @@ class Workbench:
         timeout = config.get("server", "worker_timeout")
         executor: Executor
         if self.procs == 0:
-            executor = LocalExecutor(ChainRunner(self.store, self.plugins, timeout, self.max_bytes))
+            executor = LocalExecutor(self.store, self.plugins, timeout, self.max_bytes)
         else:
             executor = ProcessPool(self.procs, {
                 "config_path": str(config.path) if config.path else None, "config": config.as_dict(),

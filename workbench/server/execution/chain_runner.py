@@ -169,16 +169,20 @@ class ChainRunner:
     """Runs chain plans for ``store`` in this process.
 
     ``enforce_timeouts`` stops a worker past its timeout (main thread only); ``native_grace`` as in ``_alarm``.
+    ``verify_versions``: a worker process loads worker files itself, so a file edited after the front planned
+    may run other code than planned: its output is then returned but not stored under the planned version.
+    In the front's own process (LocalExecutor) the plugins are the planner's and nothing needs verifying.
     """
 
     def __init__(self, store: DataStore, plugins: PluginManager, default_timeout: float = 60.0,
                  max_sample_bytes: int = 0, enforce_timeouts: bool = False,
-                 native_grace: float | None = NATIVE_GRACE_S) -> None:
+                 native_grace: float | None = NATIVE_GRACE_S, verify_versions: bool = True) -> None:
         self.store, self.plugins = store, plugins
         self.default_timeout = default_timeout
         self.max_sample_bytes = max_sample_bytes
         self.enforce_timeouts = enforce_timeouts
         self.native_grace = native_grace
+        self.verify_versions = verify_versions
 
     def run(self, plan: ChainPlan) -> ChainResult:
         """Compute the steps ``plan`` marks to run (dependencies first) and return the requested output."""
@@ -275,7 +279,7 @@ class _Chain:
         inputs = {dep: self._input(dep) for dep in shape.dependencies}
         output, encoded = self.runner._execute(worker, inputs, plan.md5, plan.type_tag or "")
         self.result.ran.append(step.worker)
-        if shape.cacheable and worker.version() == shape.version:  # stored only under the code that ran
+        if shape.cacheable and (not self.runner.verify_versions or worker.version() == shape.version):
             self.store.store_output(plan.md5, step.worker, shape.chain_version, shape.versions, output, encoded)
         self.outputs[step.worker] = output
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from workbench.server.data_store.base import DataStore
 from workbench.server.execution.chain_runner import ChainResult, ChainRunner
 from workbench.server.planning.chain_plan import ChainPlan
+from workbench.server.planning.plugin_manager import PluginManager
 
 
 class Executor(Protocol):
@@ -45,9 +47,10 @@ class LocalExecutor:
     size = 0
     replaced = 0
 
-    def __init__(self, runner: ChainRunner) -> None:
-        self.runner = runner
-        runner.enforce_timeouts, runner.native_grace = True, None
+    def __init__(self, store: DataStore, plugins: PluginManager, default_timeout: float,
+                 max_sample_bytes: int) -> None:
+        self.runner = ChainRunner(store, plugins, default_timeout, max_sample_bytes, enforce_timeouts=True,
+                                  native_grace=None, verify_versions=False)
 
     def alive(self) -> int:
         """No worker processes in local mode."""

@@ -153,10 +153,9 @@ def _produce(front: WorkFront, worker: str, subkeys: list[str] | None, md5s: Ite
     try:
         while chunk := list(islice(md5s, STREAM_CHUNK)):
             try:
-                shape = front.planner.shape(worker, None)
+                checked = not front.planner.needs_type_tag(worker)
             except WorkbenchError:  # e.g. the worker's file was deleted mid-stream: each item says so below
-                shape = None
-            checked = shape is not None and not shape.needs_type_tag
+                checked = False
             hits = front.planner.cached_outputs(worker, chunk) if checked else {}
             if hits:
                 front.counters["cache_hits"] += len(hits)

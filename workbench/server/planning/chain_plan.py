@@ -49,7 +49,6 @@ class ChainShape:
     steps: tuple[StepShape, ...]
     timeout: float
     generation: int
-    needs_type_tag: bool  # some worker of the chain dispatches on the type_tag
 
 
 def judge(step: StepShape, type_tag: str | None, stored: dict[str, Any] | None, run_all: bool) -> tuple[str, str]:
@@ -157,36 +156,55 @@ class ChainPlanner:
     def __init__(self, store: DataStore, plugins: PluginManager, default_timeout: float) -> None:
         self.store, self.plugins = store, plugins
         self.default_timeout = default_timeout
+        self._generation = -1
         self._shapes: dict[tuple[str, str | None], ChainShape] = {}
+        self._dispatches: dict[str, bool] = {}
+        self._versions: dict[str, str] = {}
         self._data_checked = time.monotonic()
+
+    def _current(self) -> None:
+        """Forget shapes and versions of an older plugin generation (after stat-ing data files if due)."""
+        self._check_data_files()
+        if self._generation != self.plugins.generation or len(self._shapes) > 4096:
+            self._generation = self.plugins.generation
+            self._shapes.clear()
+            self._dispatches.clear()
+            self._versions.clear()
+
+    def needs_type_tag(self, worker: str) -> bool:
+        """Whether some worker of the chain dispatches on the sample's type_tag (then the shape depends on it)."""
+        self._current()
+        found = self._dispatches.get(worker)
+        if found is None:
+            found = self._dispatches[worker] = any(self.plugins.get(w).dispatch for w in self.plugins.closure(worker))
+        return found
 
     def shape(self, worker: str, type_tag: str | None) -> ChainShape:
         """The chain of ``worker`` for ``type_tag`` (None: without dispatch targets), made once per generation.
 
-        Every worker's version is read once and every step's chain version hashed once, over the closure
-        walked once (dependencies first, so each step's own closure is the union of its dependencies')."""
-        self._check_data_files()
-        key = (worker, type_tag)
-        shape = self._shapes.get(key)
-        if shape is not None and shape.generation == self.plugins.generation:
+        The closure is walked once (dependencies first, so a step's own closure is the union of its
+        dependencies'), every worker's version read once per generation, every step's chain version hashed once."""
+        self._current()
+        shape = self._shapes.get((worker, type_tag))
+        if shape is not None:
             return shape
-        if len(self._shapes) > 4096:  # many type_tags over many generations
-            self._shapes.clear()
         plugins = self.plugins
         closure = plugins.closure(worker, type_tag)
         loaded = {name: plugins.get(name) for name in closure}
+        for name in closure:
+            if name not in self._versions:
+                self._versions[name] = loaded[name].version()
         below: dict[str, set[str]] = {}
         steps = []
         for name in closure:
             deps = tuple(plugins.dependencies_of(name, type_tag))
             below[name] = {name}.union(*(below[d] for d in deps if d in below))
-            versions = {w: loaded[w].version() for w in closure if w in below[name]}
+            versions = {w: self._versions[w] for w in closure if w in below[name]}
             steps.append(StepShape(name, versions[name], deps, versions, chain_hash(versions),
                                    loaded[name].cacheable, loaded[name].applies_to))
         timeout = sum(w.timeout or self.default_timeout for w in loaded.values()) + TIMEOUT_SLACK_S
-        shape = ChainShape(worker, type_tag, tuple(steps), timeout, plugins.generation,
-                           any(w.dispatch for w in loaded.values()))
-        self._shapes[key] = shape
+        shape = ChainShape(worker, type_tag, tuple(steps), timeout, plugins.generation)
+        self._shapes[(worker, type_tag)] = shape
         return shape
 
     def _check_data_files(self) -> None:
@@ -211,10 +229,9 @@ class ChainPlanner:
         query for the chain's stored versions. ``every_step`` judges every step even when the top is cached
         (``explain``); ``run_all`` marks every step to run (``test_worker``); ``top_missed`` says the caller's
         batch query found no valid stored output of the top worker already (no second look)."""
-        shape = self.shape(worker, None)
-        sample = self._sample(md5) if shape.needs_type_tag or every_step or run_all else None
-        if sample is not None and shape.needs_type_tag:
-            shape = self.shape(worker, sample["type_tag"])
+        dispatches = self.needs_type_tag(worker)
+        sample = self._sample(md5) if dispatches or every_step or run_all else None
+        shape = self.shape(worker, sample["type_tag"] if dispatches else None)
         top = shape.steps[-1]
         if top.cacheable and not (run_all or every_step or top_missed):
             doc = self.store.get_output(md5, worker)
@@ -235,7 +252,7 @@ class ChainPlanner:
 
     def cached_outputs(self, worker: str, md5s: list[str]) -> dict[str, dict[str, Any]]:
         """The plans with nothing to run among many samples, in one store query: ``{md5: output}``. Only for
-        chains that do not dispatch on the type_tag (``shape(worker, None).needs_type_tag`` is False)."""
+        chains that do not dispatch on the type_tag (``needs_type_tag(worker)`` is False)."""
         top = self.shape(worker, None).steps[-1]
         if not top.cacheable:
             return {}
