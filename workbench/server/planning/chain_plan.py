@@ -160,7 +160,6 @@ class ChainPlanner:
         self._shapes: dict[tuple[str, str | None], ChainShape] = {}
         self._dispatches: dict[str, bool] = {}
         self._versions: dict[str, str] = {}
-        self._data_checked = time.monotonic()
 
     def _current(self) -> None:
         """Forget shapes and versions of an older plugin generation (after stat-ing data files if due)."""
@@ -208,10 +207,9 @@ class ChainPlanner:
         return shape
 
     def _check_data_files(self) -> None:
-        """Stat declared data files about once a second: an edited rule file starts a new generation."""
-        now = time.monotonic()
-        if now - self._data_checked >= DATA_FILE_CHECK_S:
-            self._data_checked = now
+        """Stat declared data files about once a second (unless the server's reload loop just did): an edited
+        rule file starts a new generation."""
+        if time.monotonic() - self.plugins.data_checked_at >= DATA_FILE_CHECK_S:
             self.plugins.check_data_files()
 
     def _sample(self, md5: str) -> dict[str, Any]:

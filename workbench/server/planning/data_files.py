@@ -14,32 +14,30 @@ from pathlib import Path
 Stamp = tuple[tuple[str, int, int], ...]
 
 
-def _files(path: Path) -> list[Path]:
+def _files(path: str) -> list[str]:
     """The file itself, or every regular file under the folder (dot-files left out: editor swap files)."""
-    if path.is_file():
+    if os.path.isfile(path):
         return [path]
-    if not path.is_dir():
-        return []
     found = []
     for root, dirs, names in os.walk(path):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(Path(root, n) for n in sorted(names) if not n.startswith("."))
-    return [p for p in found if p.is_file()]
+        found.extend(os.path.join(root, n) for n in sorted(names) if not n.startswith("."))
+    return [p for p in found if os.path.isfile(p)]
 
 
 def stamp(paths: list[str]) -> Stamp:
     """(path, mtime_ns, size) of every data file: changes when one is added, removed, edited or replaced."""
     stamps = []
     for text in paths:
-        files = _files(Path(text).expanduser()) if text else []
+        files = _files(os.path.expanduser(text)) if text else []
         if not files:
             stamps.append((text, -1, -1))  # unset or missing: the worker says so when it runs
         for file in files:
             try:
-                stat = file.stat()
+                stat = os.stat(file)
             except OSError:
                 continue
-            stamps.append((str(file), stat.st_mtime_ns, stat.st_size))
+            stamps.append((file, stat.st_mtime_ns, stat.st_size))
     return tuple(stamps)
 
 
@@ -49,7 +47,7 @@ def content_hash(paths: list[str]) -> str:
     digest = hashlib.sha1()
     for index, text in enumerate(paths):
         root = Path(text).expanduser() if text else Path()
-        files = _files(root) if text else []
+        files = [Path(f) for f in _files(str(root))] if text else []
         digest.update(f"{index}\0{len(files)}\0".encode())
         for file in files:
             digest.update((file.relative_to(root).as_posix() if root.is_dir() else "").encode() + b"\0")

@@ -13,6 +13,7 @@ import importlib.util
 import inspect
 import logging
 import sys
+import time
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +122,7 @@ class PluginManager:
         self._signatures: dict[Path, tuple[int, int]] = {}
         self._helpers: dict[str, tuple[tuple[int, int], bytes, set[str]]] = {}
         self.generation = 0
+        self.data_checked_at = 0.0  # time.monotonic() of the last data-file check (refresh() does one too)
         if PRIVATE_PACKAGE not in sys.modules:
             package = types.ModuleType(PRIVATE_PACKAGE)
             package.__path__ = []
@@ -230,6 +232,7 @@ class PluginManager:
         """Stat the data files workers declare (a few ``stat`` calls, no reload); when one's contents changed,
         fold the new hash into that worker's version and start a new generation. True if anything changed."""
         changed = False
+        self.data_checked_at = time.monotonic()
         for worker in self._workers.values():
             if worker.ok and worker.data_files:
                 changed = worker.check_data_files() or changed
