@@ -139,11 +139,11 @@ class WorkbenchRPC:
         return help_text(topic, self._commands(), self._wb.plugins)
 
     def explain(self, worker_name: str, md5: str) -> dict:
-        """The chain plan for a sample: for each worker, cached, stale (and why) or to run."""
+        """The chain plan for a sample: for each worker, cached, stale (and why), not applicable or to run."""
         return self._wb.explain(worker_name, md5)
 
     def test_worker(self, worker_name: str) -> dict:
-        """Run a worker afresh on a stored sample it applies to; report its output or error and time."""
+        """Run a worker's whole chain afresh on a stored sample it applies to; report its output or error and time."""
         return self._wb.test_worker(worker_name)
 
     def clear_db(self) -> None:
