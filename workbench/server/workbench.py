@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
 import time
 from collections.abc import Iterator
 from itertools import islice
@@ -327,4 +328,19 @@ class Workbench:
             "uptime_s": round(time.time() - self.started, 1),
             "counters": dict(self.work.counters), "workers_run": dict(self.work.workers_run),
             "pseudo_dependencies": list(contract.PSEUDO_DEPENDENCIES),
+            "group": self.group_info(),
         }
+
+    def group_info(self) -> dict[str, Any]:
+        """Which group this server belongs to and under what name (how a load balancer and a person see it)."""
+        config = self.config
+        name = config.get("server", "server_name") or f"{socket.gethostname()}:{config.get('server', 'port')}"
+        return {"server_name": name, "group_address": config.get("server", "group_address") or None,
+                "health_port": config.get("server", "health_port") or None}
+
+    def health(self) -> dict[str, Any]:
+        """What the load balancer's check reads: ok while the server can run chains. Cheap at any store size."""
+        alive = self.work.executor.alive()
+        return {"status": "ok" if alive or self.procs == 0 else "unavailable", **self.group_info(),
+                "procs": self.procs, "procs_alive": alive, "procs_load": self.work.executor.load(),
+                "uptime_s": round(time.time() - self.started, 1)}
