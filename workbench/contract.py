@@ -11,8 +11,14 @@ A worker is a module ``NAME.py`` in a plugin folder holding one class with:
 Optional class attributes:
 
 ``version``: str (or a property)
-    Changes when the output would change; without it, a hash of the module source is used. Workers whose
-    result depends on data files (YARA rules, signature databases) fold the files' hash in here.
+    Changes when the output would change; without it, a hash of the module source (and of the
+    ``workbench.analysis`` modules it imports) is used.
+``data_files``: tuple[str, ...]
+    Names of ``options`` keys whose values are paths of data files or folders the output depends on (YARA
+    rules, signature databases), e.g. ``data_files = ("database",)``. The plugin manager hashes their contents
+    (every file under a folder, dot-files left out) and appends that hash to the version, so editing a rule or
+    a database makes the outputs computed with the old one stale. Files are re-checked (stat) about once a
+    second; a worker never hashes its data files itself.
 ``applies_to``: tuple[str, ...]
     type_tags the worker accepts; other samples get a ``not_applicable`` error without calling ``execute``.
 ``dispatch``: dict[str, str]

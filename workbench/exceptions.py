@@ -64,3 +64,7 @@ class ServerBusy(WorkbenchError):
 
 class StoreError(WorkbenchError):
     """The data store cannot be opened or is in a bad state."""
+
+
+class ServerUnavailable(WorkbenchError):
+    """The server cannot run chains right now: it is shutting down, or its worker processes would not start."""

@@ -53,7 +53,7 @@ def test_a_stream_runs_at_most_a_bounded_number_of_chains_ahead_of_its_reader(wo
     first = [next(stream) for _ in range(5)]
     gevent.sleep(0.2)  # the producer and its chains run as far as the bounded queue lets them
     ahead = runs(tmp_path) - len(first)
-    in_flight = workbench.work.max_in_flight
+    in_flight = workbench.front.max_in_flight
     assert 0 < ahead <= 3 * in_flight + 1, f"{ahead} chains ran ahead of the reader (in-flight limit {in_flight})"
     rest = list(stream)
     assert sorted(r["md5"] for r in first + rest) == sorted(md5s) and runs(tmp_path) == 300
@@ -77,7 +77,7 @@ def test_batches_hold_every_result_once_cached_read_per_chunk_and_errors_as_reco
         workbench.work_request("counted", md5)
     assert runs(tmp_path) == 180
     unknown = hashlib.md5(b"never stored").hexdigest()
-    hits_before = workbench.work.counters["cache_hits"]
+    hits_before = workbench.front.counters["cache_hits"]
     lists = list(workbench.batch_work_request("counted", {"md5_list": [*md5s, unknown]}).batches(100))
     assert all(1 <= len(batch) <= 100 for batch in lists)
     results = [r for batch in lists for r in batch]
@@ -86,16 +86,16 @@ def test_batches_hold_every_result_once_cached_read_per_chunk_and_errors_as_reco
     assert by_md5[unknown]["error"]["type"] == "UnknownMD5" and by_md5[unknown]["counted"] is None
     assert all(by_md5[m]["counted"] == {"length": len(f"sample {i}")} for i, m in enumerate(md5s))
     assert runs(tmp_path) == 250  # only the 70 uncached samples ran
-    assert workbench.work.counters["cache_hits"] - hits_before == 180
+    assert workbench.front.counters["cache_hits"] - hits_before == 180
 
 
 def test_cold_results_finishing_together_share_a_message_and_the_end_does_not_wait(workbench, tmp_path: Path) -> None:
     every = store(workbench, 5)
     md5s, more = every[:3], every[3:]
-    workbench.work.stream_linger = 30.0  # far longer than the test may take: only the end of the stream stops it
+    workbench.front.stream_linger = 30.0  # far longer than the test may take: only the end of the stream stops it
     with gevent.Timeout(10, AssertionError("the stream waited out its linger instead of ending")):
         lists = list(workbench.batch_work_request("counted", {"md5_list": md5s}).batches(10))
     assert [sorted(r["md5"] for r in batch) for batch in lists] == [sorted(md5s)] and runs(tmp_path) == 3
-    workbench.work.stream_linger = 0.0  # no linger: lists of whatever is ready, as before
+    workbench.front.stream_linger = 0.0  # no linger: lists of whatever is ready, as before
     results = [r for batch in workbench.batch_work_request("counted", {"md5_list": more}).batches(10) for r in batch]
     assert sorted(r["md5"] for r in results) == sorted(more)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import gevent
 import pytest
-from reliability_support import failing_worker, write_worker
+from reliability_support import failing_worker, plan_for, write_worker
 
 from workbench.exceptions import WorkerCrashed, WorkerTimeout
 from workbench.server.data_store.sqlite_store import SqliteStore
@@ -53,8 +53,8 @@ def test_a_task_queued_behind_a_failing_one_runs_in_the_replacement_process(setu
     _, store, md5, init = setup
     pool = ProcessPool(1, init, prefetch=1)
     try:
-        failing = gevent.spawn(pool.run, first, md5, pool_timeout)
-        queued = gevent.spawn(pool.run, "meta", md5, 30)
+        failing = gevent.spawn(pool.run, plan_for(init, first, md5, pool_timeout))
+        queued = gevent.spawn(pool.run, plan_for(init, "meta", md5, 30))
         gevent.sleep(0.2)
         assert pool.load() == {"held": [2], "waiting": 0}, "the second task waits in the process's own pipe"
         with gevent.Timeout(30, AssertionError("the failing task never returned")):
@@ -67,9 +67,9 @@ def test_a_task_queued_behind_a_failing_one_runs_in_the_replacement_process(setu
         pool.close()
 
 
-def submit(pool: ProcessPool, md5: str, *workers: str) -> list[gevent.Greenlet]:
+def submit(pool: ProcessPool, init: dict, md5: str, *workers: str) -> list[gevent.Greenlet]:
     """One task per worker, in this order, given time to reach the pool."""
-    tasks = [gevent.spawn(pool.run, worker, md5, 30) for worker in workers]
+    tasks = [gevent.spawn(pool.run, plan_for(init, worker, md5, 30)) for worker in workers]
     gevent.sleep(0.2)
     return tasks
 
@@ -78,12 +78,12 @@ def test_a_task_whose_caller_left_before_it_was_sent_never_runs(setup) -> None:
     tmp_path, _, md5, init = setup
     pool = ProcessPool(1, init, prefetch=1)
     try:
-        running, prefetched, left = submit(pool, md5, "slowish", "meta", "logged")
+        running, prefetched, left = submit(pool, init, md5, "slowish", "meta", "logged")
         assert pool.load() == {"held": [2], "waiting": 1}
         left.kill()  # its client dropped the stream while the task still waited for a process
         with gevent.Timeout(30, AssertionError("the pool stalled")):
             assert running.get().output == {"done": True} and prefetched.get().output["md5"] == md5
-            assert pool.run("meta", md5, 30).output["md5"] == md5
+            assert pool.run(plan_for(init, "meta", md5, 30)).output["md5"] == md5
         assert not (tmp_path / "logged.log").exists(), "the abandoned task was started"
         assert pool.load() == {"held": [0], "waiting": 0} and pool.replaced == 0
     finally:
@@ -94,7 +94,7 @@ def test_without_prefetch_a_process_holds_one_task(setup) -> None:
     _, _, md5, init = setup
     pool = ProcessPool(1, init, prefetch=0)
     try:
-        running, waiting = submit(pool, md5, "slowish", "meta")
+        running, waiting = submit(pool, init, md5, "slowish", "meta")
         assert pool.load() == {"held": [1], "waiting": 1}
         with gevent.Timeout(30, AssertionError("the pool stalled")):
             assert running.get().output == {"done": True} and waiting.get().output["md5"] == md5

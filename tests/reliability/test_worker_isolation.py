@@ -12,7 +12,7 @@ import gevent
 import pytest
 import zerorpc
 from conftest import RunningServer, start_server
-from reliability_support import failing_worker, write_worker
+from reliability_support import failing_worker, plan_for, write_worker
 
 from workbench.config import DEFAULTS, load_config
 from workbench.server.data_store.sqlite_store import SqliteStore
@@ -142,14 +142,15 @@ def test_a_caller_that_goes_away_mid_task_does_not_cost_the_pool_its_process(tmp
     uri = f"sqlite:///{tmp_path}/workbench.db"
     store = SqliteStore(uri)
     md5 = store_bytes(store, b"left behind", "left.txt", "", 0)
-    pool = ProcessPool(1, {"config_path": None, "config": make_config(uri).as_dict(), "datastore": uri,
-                           "plugin_dirs": [str(plugins)]})
+    init = {"config_path": None, "config": make_config(uri).as_dict(), "datastore": uri,
+            "plugin_dirs": [str(plugins)]}
+    pool = ProcessPool(1, init)
     try:
-        waiting = gevent.spawn(pool.run, "slowish", md5, 30)
+        waiting = gevent.spawn(pool.run, plan_for(init, "slowish", md5, 30))
         gevent.sleep(0.3)
         waiting.kill()
         with gevent.Timeout(20, AssertionError("the pool's only process never came back")):
-            assert pool.run("meta", md5, 30).output["md5"] == md5
+            assert pool.run(plan_for(init, "meta", md5, 30)).output["md5"] == md5
         assert pool.alive() == 1 and pool.replaced == 0, "the process finished its task and was reused, not killed"
         assert store.get_output(md5, "slowish")["output"] == {"done": True}, "its finished work was kept"
     finally:

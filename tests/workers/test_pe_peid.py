@@ -13,7 +13,7 @@ import yara
 
 from workbench.analysis.peid import decode_userdb
 from workbench.exceptions import WorkerFailed
-from workbench.server.planning import work_front as work_dispatcher
+from workbench.server.planning import chain_plan
 from workbench.testing import DATA_DIR, make_workbench, require_data, run_worker
 
 USERDB = DATA_DIR / "signatures" / "peid_userdb.txt"
@@ -82,8 +82,8 @@ def test_a_missing_database_file_fails_naming_the_path(tmp_path: Path) -> None:
 
 def test_a_gbk_named_signature_of_the_entry_point_bytes_matches_and_edits_are_picked_up(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The server re-reads worker versions at most once a second; make it re-read on every request.
-    monkeypatch.setattr(work_dispatcher, "CHAIN_VERSION_TTL", 0.0)
+    # The server re-checks data files at most once a second; make it re-check on every request.
+    monkeypatch.setattr(chain_plan, "DATA_FILE_CHECK_S", 0.0)
     sample = next(iter(sorted(require_data("pe/good").iterdir())))
     raw = sample.read_bytes()
     start = entry_point_offset(raw)

@@ -10,7 +10,7 @@ import pytest
 import yara
 
 from workbench.exceptions import WorkerFailed
-from workbench.server.planning import work_front as work_dispatcher
+from workbench.server.planning import chain_plan
 from workbench.testing import DATA_DIR, make_workbench, require_data, run_worker
 
 RULES = DATA_DIR / "signatures" / "yara"
@@ -104,8 +104,8 @@ def test_a_broken_rule_file_is_reported_and_the_others_still_match(tmp_path: Pat
 
 def test_rules_are_recompiled_and_outputs_recomputed_when_a_rule_file_changes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The server re-reads worker versions at most once a second; make it re-read on every request.
-    monkeypatch.setattr(work_dispatcher, "CHAIN_VERSION_TTL", 0.0)
+    # The server re-checks data files at most once a second; make it re-check on every request.
+    monkeypatch.setattr(chain_plan, "DATA_FILE_CHECK_S", 0.0)
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "stub.yar").write_text(DOS_STUB_RULE)

@@ -15,7 +15,6 @@ with nibble wildcards (``?0``; 3 in the shared file) are skipped, since peutils 
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 
@@ -50,12 +49,6 @@ def file_stamp(path: str) -> tuple[int, int]:
     """(mtime_ns, size): changes whenever the file is edited or replaced."""
     stat = os.stat(path)
     return stat.st_mtime_ns, stat.st_size
-
-
-def file_sha1(path: str) -> str:
-    """The SHA-1 of a file's contents (cheap next to parsing it: used for worker versions)."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha1").hexdigest()
 
 
 def decode_userdb(raw: bytes) -> str:

@@ -8,7 +8,6 @@ the extension), so a single broken file never disables the others.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,16 +40,6 @@ def folder_stamp(folder: str) -> tuple:
         stat = path.stat()
         stamps.append((path.relative_to(root).as_posix(), stat.st_mtime_ns, stat.st_size))
     return tuple(stamps)
-
-
-def contents_hash(folder: str) -> str:
-    """SHA-1 over the rule files' relative paths and contents (the yara_sigs worker's version)."""
-    root = Path(folder)
-    digest = hashlib.sha1()
-    for path in rule_files(folder):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()
 
 
 def compile_folder(folder: str) -> CompiledFolder:

@@ -19,11 +19,11 @@ from workbench.analysis.bro_parsing import read_log
 from workbench.config import Config
 from workbench.exceptions import BadArgument, UnknownMD5, UnknownSampleSet, WorkbenchError
 from workbench.server.data_store import DataStore, open_store
-from workbench.server.execution.chain_runner import ChainRunner
-from workbench.server.execution.process_pool import LocalExecutor, ProcessPool
+from workbench.server.execution.executor import Executor, LocalExecutor
+from workbench.server.execution.process_pool import ProcessPool
 from workbench.server.intake.sample_intake import check_md5, check_size, store_bytes
 from workbench.server.planning.plugin_manager import PluginManager
-from workbench.server.planning.work_front import WorkDispatcher
+from workbench.server.planning.work_front import WorkFront
 
 TEXT_TAGS = ("log", "bro", "txt", "json")
 
@@ -68,20 +68,21 @@ class Workbench:
             raise BadArgument("mongomock:// is an in-memory stand-in that worker processes cannot share; "
                               "use --procs 0 with it, or a real mongodb:// server")
         timeout = config.get("server", "worker_timeout")
+        executor: Executor
         if self.procs == 0:
-            executor: Any = LocalExecutor(ChainRunner(self.store, self.plugins, timeout, self.max_bytes))
+            executor = LocalExecutor(self.store, self.plugins, timeout, self.max_bytes)
         else:
             executor = ProcessPool(self.procs, {
                 "config_path": str(config.path) if config.path else None, "config": config.as_dict(),
                 "datastore": self.store.uri, "plugin_dirs": [str(d) for d in self.plugin_dirs]},
                 prefetch=config.get("server", "prefetch"))
-        self.work = WorkDispatcher(self.store, self.plugins, executor, timeout, max(4, 2 * self.procs),
-                                   config.get("server", "stream_linger_ms") / 1000)
+        self.front = WorkFront(self.store, self.plugins, executor, timeout, max(4, 2 * self.procs),
+                               config.get("server", "stream_linger_ms") / 1000)
         self.started = time.time()
 
     def close(self) -> None:
         """Stop worker processes and close the store."""
-        self.work.executor.close()
+        self.front.executor.close()
         self.store.close()
 
     # --- samples -----------------------------------------------------------------------------------
@@ -224,26 +225,27 @@ class Workbench:
     def work_request(self, worker_name: str, md5: str, subkeys: list[str] | None = None) -> dict[str, Any]:
         """``{'md5': md5, worker_name: output}``; cached outputs are served without running anything."""
         self.plugins.get(worker_name)
-        return self.work.work(worker_name, check_md5(md5), subkeys)
+        return self.front.work(worker_name, check_md5(md5), subkeys)
 
     def batch_work_request(self, worker_name: str, kwargs: dict[str, Any] | None = None) -> Iterator[dict]:
         """One result per selected sample, streamed as they finish."""
         kwargs = dict(kwargs or {})
         self.plugins.get(worker_name)
-        return self.work.stream(worker_name, self.select_md5s(kwargs), kwargs.get("subkeys"))
+        return self.front.stream(worker_name, self.select_md5s(kwargs), kwargs.get("subkeys"))
 
     def set_work_request(self, worker_name: str, sample_set: str, subkeys: list[str] | None = None) -> Iterator[dict]:
         """One result per sample of a stored set, streamed as they finish."""
         self.plugins.get(worker_name)
-        return self.work.stream(worker_name, self.get_sample_set(sample_set), subkeys)
+        return self.front.stream(worker_name, self.get_sample_set(sample_set), subkeys)
 
     def explain(self, worker_name: str, md5: str) -> dict[str, Any]:
         """Why each worker of the chain would or would not run for this sample."""
         self.plugins.get(worker_name)
-        return self.work.explain(worker_name, self._info(md5)["md5"])
+        return self.front.explain(worker_name, check_md5(md5))
 
     def test_worker(self, worker_name: str) -> dict[str, Any]:
-        """Run a worker afresh on the first stored sample it applies to and report output or error."""
+        """Run a worker's whole chain afresh (every step, cached or not) on the first stored sample it applies to
+        and report output or error."""
         worker = self.plugins.get(worker_name)
         md5 = None
         for type_tag in worker.applies_to or (None,):
@@ -253,8 +255,8 @@ class Workbench:
                               f"{'/'.join(worker.applies_to) or 'any'} sample first")
         started = time.perf_counter()
         try:
-            result = self.work.work(worker_name, md5, force=True)
-            return {"worker": worker_name, "md5": md5, "ok": True, "output": result[worker_name],
+            output = self.front.run_afresh(worker_name, md5)
+            return {"worker": worker_name, "md5": md5, "ok": True, "output": output,
                     "seconds": round(time.perf_counter() - started, 4)}
         except WorkbenchError as exc:
             return {"worker": worker_name, "md5": md5, "ok": False, "error": f"{type(exc).__name__}: {exc}",
@@ -323,10 +325,10 @@ class Workbench:
             "version": __version__, "datastore": self.store.uri, "samples": self.store.count_samples(),
             "workers_ok": sum(1 for w in workers.values() if w.ok),
             "workers_failed": sorted(n for n, w in workers.items() if not w.ok),
-            "procs": self.procs, "procs_alive": self.work.executor.alive(),
-            "procs_replaced": self.work.executor.replaced, "procs_load": self.work.executor.load(),
+            "procs": self.procs, "procs_alive": self.front.executor.alive(),
+            "procs_replaced": self.front.executor.replaced, "procs_load": self.front.executor.load(),
             "uptime_s": round(time.time() - self.started, 1),
-            "counters": dict(self.work.counters), "workers_run": dict(self.work.workers_run),
+            "counters": dict(self.front.counters), "workers_run": dict(self.front.workers_run),
             "pseudo_dependencies": list(contract.PSEUDO_DEPENDENCIES),
             "group": self.group_info(),
         }

@@ -5,14 +5,9 @@ entry_point_rva, and database (the file name of the signature database used).
 The database path is the option ``database`` (config ``[worker.pe_peid] database``); there is no default.
 """
 
-import hashlib
 import os
-from pathlib import Path
 
 from workbench.analysis import peid
-
-# This file and its helper module: a declared version replaces the source hash, so fold them in.
-CODE_HASH = hashlib.sha1(Path(__file__).read_bytes() + Path(peid.__file__).read_bytes()).hexdigest()[:12]
 
 
 class PEPeid:
@@ -21,10 +16,10 @@ class PEPeid:
     dependencies = ["sample"]
     applies_to = ("exe",)
     options = {"database": ""}
+    data_files = ("database",)  # its contents are part of the version: an edited database recomputes outputs
 
     def __init__(self) -> None:
-        self._loaded: peid.LoadedDatabase | None = None  # caches, not per-call state
-        self._hashed: tuple[str, tuple[int, int], str] = ("", (0, 0), "")
+        self._loaded: peid.LoadedDatabase | None = None  # a cache, not per-call state
 
     def _database(self) -> peid.LoadedDatabase:
         """The parsed database, reloaded when the option or the file changes."""
@@ -39,17 +34,6 @@ class PEPeid:
         if loaded is None or loaded.path != path or loaded.stamp != peid.file_stamp(path):
             loaded = self._loaded = peid.load(path)
         return loaded
-
-    @property
-    def version(self) -> str:
-        """Changes with the signature database's contents, so older outputs are recomputed."""
-        path = self.options["database"]
-        if not path or not os.path.isfile(path):
-            return f"{CODE_HASH}:no-database"
-        stamp = peid.file_stamp(path)
-        if self._hashed[:2] != (path, stamp):
-            self._hashed = (path, stamp, peid.file_sha1(path))
-        return f"{CODE_HASH}:{self._hashed[2][:16]}"
 
     def execute(self, input_data: dict) -> dict:
         database = self._database()

@@ -6,14 +6,9 @@ many files compiled) and rule_errors ([{file, error}] for rule files that do not
 they are skipped, the others still run). Rules are compiled once and recompiled when a rule file changes.
 """
 
-import hashlib
 import os
-from pathlib import Path
 
 from workbench.analysis import yara_rules
-
-# This file and its helper module: a declared version replaces the source hash, so fold them in.
-CODE_HASH = hashlib.sha1(Path(__file__).read_bytes() + Path(yara_rules.__file__).read_bytes()).hexdigest()[:12]
 
 
 class YaraSigs:
@@ -21,10 +16,10 @@ class YaraSigs:
 
     dependencies = ["sample"]
     options = {"rules_dir": "", "max_strings": 20, "match_timeout": 60}
+    data_files = ("rules_dir",)  # the rules' contents are part of the version: edited rules recompute outputs
 
     def __init__(self) -> None:
-        self._compiled: yara_rules.CompiledFolder | None = None  # caches, not per-call state
-        self._hashed: tuple[str, tuple, str] = ("", (), "")
+        self._compiled: yara_rules.CompiledFolder | None = None  # a cache, not per-call state
 
     def _folder(self) -> str:
         folder = self.options["rules_dir"]
@@ -42,17 +37,6 @@ class YaraSigs:
         if compiled is None or compiled.folder != folder or compiled.stamp != yara_rules.folder_stamp(folder):
             compiled = self._compiled = yara_rules.compile_folder(folder)
         return compiled
-
-    @property
-    def version(self) -> str:
-        """Changes with the rule files' contents, so outputs made with older rules are recomputed."""
-        folder = self.options["rules_dir"]
-        if not folder or not os.path.isdir(folder):
-            return f"{CODE_HASH}:no-rules"
-        stamp = yara_rules.folder_stamp(folder)
-        if self._hashed[:2] != (folder, stamp):
-            self._hashed = (folder, stamp, yara_rules.contents_hash(folder))
-        return f"{CODE_HASH}:{self._hashed[2][:16]}"
 
     def execute(self, input_data: dict) -> dict:
         compiled = self._rules()

@@ -102,12 +102,26 @@ class DataStore(ABC):
     # --- worker outputs ----------------------------------------------------------------------------
     @abstractmethod
     def store_output(self, md5: str, worker: str, chain_version: str, versions: dict[str, str],
-                     output: dict[str, Any]) -> None:
-        """Store (replace) one worker's output for one sample, with the versions it was computed with."""
+                     output: dict[str, Any], encoded: str | None = None) -> None:
+        """Store (replace) one worker's output for one sample, with the versions it was computed with.
+
+        ``encoded`` is ``output`` already JSON-encoded (the chain runner validates outputs by encoding them):
+        a backend that keeps JSON text stores it as is instead of encoding the output a second time."""
 
     @abstractmethod
     def get_output(self, md5: str, worker: str) -> dict[str, Any] | None:
         """``{'md5', 'worker', 'chain_version', 'versions', 'time', 'output'}`` or None. A point lookup."""
+
+    def get_output_stamps(self, md5: str, workers: list[str]) -> dict[str, dict[str, Any]]:
+        """``{worker: {'chain_version', 'versions', 'time'}}`` of the stored outputs of ``workers`` for one sample,
+        absent ones left out, outputs not read: what a chain plan needs to mark each step cached or stale.
+        Backends answer it in one query; this fallback reads each output."""
+        found = {}
+        for worker in workers:
+            doc = self.get_output(md5, worker)
+            if doc is not None:
+                found[worker] = {key: doc[key] for key in ("chain_version", "versions", "time")}
+        return found
 
     @abstractmethod
     def get_outputs(self, md5s: list[str], worker: str) -> dict[str, dict[str, Any]]:

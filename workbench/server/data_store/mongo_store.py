@@ -63,13 +63,13 @@ def _decode_output(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _output_document(md5: str, worker: str, chain_version: str, versions: dict[str, str],
-                     output: dict[str, Any]) -> dict[str, Any]:
+                     output: dict[str, Any], encoded: str | None = None) -> dict[str, Any]:
     doc: dict[str, Any] = {"md5": md5, "worker": worker, "chain_version": chain_version,
                            "versions": dict(versions), "time": _now()}
     if _document_safe(output):
         doc["output"] = output
     else:  # keys with '.'/'$', ints beyond 64 bits: kept exactly as JSON text (NaN raises ValueError)
-        doc["output_json"] = json.dumps(output, allow_nan=False)
+        doc["output_json"] = encoded if encoded is not None else json.dumps(output, allow_nan=False)
     return doc
 
 
@@ -227,8 +227,8 @@ class MongoStore(DataStore):
 
     # --- outputs -----------------------------------------------------------------------------------
     def store_output(self, md5: str, worker: str, chain_version: str, versions: dict[str, str],
-                     output: dict[str, Any]) -> None:
-        doc = _output_document(md5, worker, chain_version, versions, output)
+                     output: dict[str, Any], encoded: str | None = None) -> None:
+        doc = _output_document(md5, worker, chain_version, versions, output, encoded)
         self._db.outputs.replace_one({"md5": md5, "worker": worker}, doc, upsert=True)
 
     def get_output(self, md5: str, worker: str) -> dict[str, Any] | None:
@@ -237,6 +237,12 @@ class MongoStore(DataStore):
             return None
         return {"md5": md5, "worker": worker, "chain_version": doc["chain_version"],
                 "versions": doc["versions"], "time": doc["time"], "output": _decode_output(doc)}
+
+    def get_output_stamps(self, md5: str, workers: list[str]) -> dict[str, dict[str, Any]]:
+        query = {"md5": md5, "worker": {"$in": list(workers)}}
+        projection = {"_id": 0, "worker": 1, "chain_version": 1, "versions": 1, "time": 1}
+        return {doc["worker"]: {"chain_version": doc["chain_version"], "versions": doc["versions"], "time": doc["time"]}
+                for doc in self._db.outputs.find(query, projection)}
 
     def get_outputs(self, md5s: list[str], worker: str) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}

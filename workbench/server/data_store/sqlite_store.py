@@ -178,8 +178,9 @@ class SqliteStore(DataStore):
 
     # --- outputs -----------------------------------------------------------------------------------
     def store_output(self, md5: str, worker: str, chain_version: str, versions: dict[str, str],
-                     output: dict[str, Any]) -> None:
-        row = (md5, worker, chain_version, json.dumps(versions), _now(), json.dumps(output, allow_nan=False))
+                     output: dict[str, Any], encoded: str | None = None) -> None:
+        text = encoded if encoded is not None else json.dumps(output, allow_nan=False)
+        row = (md5, worker, chain_version, json.dumps(versions), _now(), text)
         with self._db:
             self._db.execute("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?)", row)
 
@@ -190,6 +191,16 @@ class SqliteStore(DataStore):
             return None
         return {"md5": md5, "worker": worker, "chain_version": row[0], "versions": json.loads(row[1]),
                 "time": row[2], "output": json.loads(row[3])}
+
+    def get_output_stamps(self, md5: str, workers: list[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(workers), MAX_SQL_PARAMS - 1):
+            chunk = workers[start:start + MAX_SQL_PARAMS - 1]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT worker, chain_version, versions, time FROM outputs WHERE md5=? AND worker IN ({marks})"
+            for worker, chain_version, versions, time in self._db.execute(sql, (md5, *chunk)):
+                found[worker] = {"chain_version": chain_version, "versions": json.loads(versions), "time": time}
+        return found
 
     def get_outputs(self, md5s: list[str], worker: str) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}

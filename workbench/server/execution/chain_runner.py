@@ -1,7 +1,19 @@
-"""Runs a worker chain over one sample in this process: cached outputs reused, the rest computed and stored.
+"""Runs a chain plan over one sample in this process: the steps marked to run are computed and stored.
 
-The sample's bytes are read from the store at most once per request, and only when a worker that needs
-them has to run. Every worker gets references to its dependencies' outputs. Failures are never stored.
+The plan (planning/chain_plan.py) was made in the front and is trusted: the runner re-checks only what can
+change in between, a cached input that was removed or replaced meanwhile (it is then computed), and the code
+that ran (an output is stored only under the version it was planned with). The sample's bytes are read from
+the store at most once per request, and only when a worker that needs them runs. Every worker gets references
+to its dependencies' outputs. Each output is JSON-encoded once: the encoding that validates it is the one
+stored. Failures are never stored.
+
+Out of memory has one policy: a ``MemoryError`` fails the request with a WorkerFailed naming the worker, and the
+process that raised it is kept. MemoryError is an ordinary exception raised where an allocation failed against
+the process's own limit (RLIMIT_AS, ``worker_memory_mb``); unwinding frees the worker's objects and Python's
+allocator stays consistent, so the next chain starts from the process's start-up footprint. Replacing the
+process would cost a start-up (every worker and its signature files loaded again) and gain nothing. A native
+library that corrupts itself on a failed allocation aborts or segfaults instead, and the pool replaces that
+process as for any crash.
 """
 
 from __future__ import annotations
@@ -19,9 +31,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench import contract
-from workbench.exceptions import BadOutput, UnknownMD5, WorkerFailed, WorkerNotApplicable, WorkerTimeout
+from workbench.exceptions import BadOutput, UnknownMD5, WorkerFailed, WorkerTimeout
 from workbench.server.data_store.base import DataStore
 from workbench.server.intake.sample_intake import store_bytes
+from workbench.server.planning.chain_plan import CACHED, ChainPlan, Step
 from workbench.server.planning.plugin_manager import LoadedWorker, PluginManager
 
 log = logging.getLogger(__name__)
@@ -109,22 +122,23 @@ def find_bad_value(value: Any, path: str = "") -> str | None:
     return f"{path.rstrip('.')} (a {type(value).__name__})"
 
 
-def _is_json(value: Any) -> bool:
-    """The fast check (C encoder); ``find_bad_value`` then names the culprit. Non-str keys become str, as in JSON."""
+def encode_output(value: Any) -> str | None:
+    """The output as JSON text (C encoder), or None when it is not JSON (``find_bad_value`` then names the
+    culprit). Validation and storage share this one encoding. Non-str keys become str, as in JSON."""
     try:
-        json.dumps(value, allow_nan=False)
+        return json.dumps(value, allow_nan=False)
     except (TypeError, ValueError, RecursionError):
-        return False
-    return True
+        return None
 
 
 @contextmanager
-def _alarm(seconds: float | None) -> Iterator[None]:
-    """Interrupt Python work after ``seconds`` (main thread of a worker process only).
+def _alarm(seconds: float | None, native_grace: float | None) -> Iterator[None]:
+    """Interrupt Python work after ``seconds`` (on the main thread only: signals are delivered there).
 
     SIGALRM raises _TimeoutSignal at the next bytecode, which also ends sleeps and regex matches. Native code
-    that never returns to Python cannot be interrupted that way, so a CPU-time timer (SIGPROF, default action:
-    terminate) kills the process ``NATIVE_GRACE_S`` later; the pool reports that as a timeout and replaces it.
+    that never returns to Python cannot be interrupted that way; in a worker process a CPU-time timer (SIGPROF,
+    default action: terminate) kills the process ``native_grace`` seconds later, and the pool reports that as a
+    timeout and replaces it. ``native_grace`` None (chains run in the caller's process) leaves native code be.
     """
     if not seconds or threading.current_thread() is not threading.main_thread():
         yield
@@ -134,94 +148,67 @@ def _alarm(seconds: float | None) -> Iterator[None]:
         raise _TimeoutSignal()
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
-    previous_prof = signal.signal(signal.SIGPROF, signal.SIG_DFL)
-    signal.setitimer(signal.ITIMER_PROF, seconds + NATIVE_GRACE_S)
+    previous_prof = signal.signal(signal.SIGPROF, signal.SIG_DFL) if native_grace is not None else None
+    if native_grace is not None:
+        signal.setitimer(signal.ITIMER_PROF, seconds + native_grace)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
         try:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.setitimer(signal.ITIMER_PROF, 0)
+            if native_grace is not None:
+                signal.setitimer(signal.ITIMER_PROF, 0)
         finally:  # even if the alarm lands right here, the handlers are put back
             signal.signal(signal.SIGALRM, previous)
-            signal.signal(signal.SIGPROF, previous_prof)
+            if previous_prof is not None:
+                signal.signal(signal.SIGPROF, previous_prof)
 
 
 class ChainRunner:
-    """Computes ``worker`` for ``md5`` with its dependencies, in this process, against ``store``."""
+    """Runs chain plans for ``store`` in this process.
+
+    ``enforce_timeouts`` stops a worker past its timeout (main thread only); ``native_grace`` as in ``_alarm``.
+    ``verify_versions``: a worker process loads worker files itself, so a file edited after the front planned
+    may run other code than planned: its output is then returned but not stored under the planned version.
+    In the front's own process (LocalExecutor) the plugins are the planner's and nothing needs verifying.
+    """
 
     def __init__(self, store: DataStore, plugins: PluginManager, default_timeout: float = 60.0,
-                 max_sample_bytes: int = 0, enforce_timeouts: bool = False) -> None:
+                 max_sample_bytes: int = 0, enforce_timeouts: bool = False,
+                 native_grace: float | None = NATIVE_GRACE_S, verify_versions: bool = True) -> None:
         self.store, self.plugins = store, plugins
         self.default_timeout = default_timeout
         self.max_sample_bytes = max_sample_bytes
         self.enforce_timeouts = enforce_timeouts
+        self.native_grace = native_grace
+        self.verify_versions = verify_versions
 
-    def run(self, worker_name: str, md5: str, force: bool = False) -> ChainResult:
-        """Output of ``worker_name`` for ``md5``; ``force`` recomputes the top worker even when cached."""
-        info = self.store.get_sample_info(md5)
-        if info is None:
-            raise UnknownMD5(f"no sample with md5 {md5}; store it first with store_sample")
-        type_tag = info["type_tag"]
-        self._check_applies(self.plugins.get(worker_name), md5, type_tag)
+    def run(self, plan: ChainPlan) -> ChainResult:
+        """Compute the steps ``plan`` marks to run (dependencies first) and return the requested output."""
+        if plan.output is not None:  # nothing to run: a cache hit
+            return ChainResult(output=plan.output)
+        plan.check_runnable()
+        if plan.sample is None:  # a plan with steps to run always carries the sample's info
+            raise UnknownMD5(f"no sample with md5 {plan.md5}; store it first with store_sample")
         result = ChainResult()
-        pseudo: dict[str, Any] = {contract.SAMPLE: LazySample(self.store, info, result)}
-        outputs: dict[str, Any] = {}
-        for name in self.plugins.closure(worker_name, type_tag):
-            try:
-                self._run_one(name, md5, type_tag, outputs, pseudo, result, force and name == worker_name)
-            except WorkerFailed as exc:
-                if name == worker_name:
-                    raise
-                raise type(exc)(f"{exc} (needed by {worker_name!r})") from None
-        result.output = outputs[worker_name]
+        chain = _Chain(self, plan, result)
+        for step in plan.steps:
+            if step.status != CACHED:
+                chain.output_of(step.worker)
+        result.output = chain.output_of(plan.worker)
         return result
 
-    def _run_one(self, name: str, md5: str, type_tag: str, outputs: dict[str, Any], pseudo: dict[str, Any],
-                 result: ChainResult, force: bool) -> None:
-        """Reuse the stored output of one worker when its chain is unchanged, else compute and store it."""
-        worker = self.plugins.get(name)
-        chain_version, versions = self.plugins.chain_version(name, type_tag)
-        if worker.cacheable and not force:
-            doc = self.store.get_output(md5, name)
-            if doc is not None and doc["chain_version"] == chain_version:
-                outputs[name] = doc["output"]
-                return
-        self._check_applies(worker, md5, type_tag)
-        inputs = {dep: self._input(dep, outputs, pseudo, md5) for dep in self.plugins.dependencies_of(name, type_tag)}
-        output = self._execute(worker, inputs, md5, type_tag)
-        result.ran.append(name)
-        if worker.cacheable:
-            self.store.store_output(md5, name, chain_version, versions, output)
-        outputs[name] = output
+    def _execute(self, worker: LoadedWorker, inputs: dict[str, Any], md5: str,
+                 type_tag: str) -> tuple[dict[str, Any], str]:
+        """The one wrapper that owns worker failure: every exception becomes a WorkerFailed naming the worker.
 
-    @staticmethod
-    def _check_applies(worker: LoadedWorker, md5: str, type_tag: str) -> None:
-        if worker.applies_to and type_tag not in worker.applies_to:
-            raise WorkerNotApplicable(
-                f"worker {worker.name!r} applies to type_tag {'/'.join(worker.applies_to)}; sample {md5} is "
-                f"{type_tag!r}. Pick a worker for {type_tag!r} (see list_all_workers) or re-tag the sample"
-            )
-
-    def _input(self, dep: str, outputs: dict[str, Any], pseudo: dict[str, Any], md5: str) -> Any:
-        if dep in outputs:
-            return outputs[dep]
-        if dep == contract.TAGS:
-            return self.store.get_tags(md5)
-        if dep == contract.CORPUS:
-            return StoreCorpus(self.store, md5, self.max_sample_bytes)
-        if dep == contract.SAMPLE:
-            return pseudo[dep]
-        raise WorkerFailed(f"input {dep!r} is given only by help(topic), not to a chain over sample {md5}")
-
-    def _execute(self, worker: LoadedWorker, inputs: dict[str, Any], md5: str, type_tag: str) -> dict[str, Any]:
-        """The one wrapper that owns worker failure: every exception becomes a WorkerFailed naming the worker."""
+        Returns the output and its JSON text (the validation's encoding, stored as is)."""
         timeout = worker.timeout or self.default_timeout
         started = time.perf_counter()
         outcome = "ok"
         try:
-            with _alarm(timeout if self.enforce_timeouts else None):
+            with _alarm(timeout if self.enforce_timeouts else None, self.native_grace):
                 output = worker.instance.execute(inputs)
         except _TimeoutSignal:
             outcome = "timed_out"
@@ -231,10 +218,7 @@ class ChainRunner:
             ) from None
         except MemoryError:
             outcome = "memory"
-            raise WorkerFailed(
-                f"worker {worker.name!r} ran out of memory on sample {md5} ({type_tag}); "
-                "raise [server] worker_memory_mb if the sample is legitimately big"
-            ) from None
+            raise WorkerFailed(out_of_memory(worker.name, md5, type_tag)) from None
         except (Exception, SystemExit) as exc:  # sys.exit() in a worker fails its request, not its process
             outcome = "raised"
             where = traceback.extract_tb(exc.__traceback__)[-1]
@@ -248,8 +232,65 @@ class ChainRunner:
                          sorted(inputs), time.perf_counter() - started, outcome)
         if not isinstance(output, dict):
             raise BadOutput(f"worker {worker.name!r} returned a {type(output).__name__}, not a dict; fix its execute()")
-        bad = None if _is_json(output) else find_bad_value(output) or "a value JSON cannot encode"
-        if bad:
+        encoded = encode_output(output)
+        if encoded is None:
+            bad = find_bad_value(output) or "a value JSON cannot encode"
             raise BadOutput(f"worker {worker.name!r} returned a value that is not a JSON type at {bad}; "
                             "convert it (bytes to hex or str, sets to lists) in execute()")
-        return output
+        return output, encoded
+
+
+def out_of_memory(worker: str, md5: str, type_tag: str | None) -> str:
+    """The one message for a chain that ran out of memory (see the module docstring for the policy)."""
+    return (f"worker {worker!r} ran out of memory on sample {md5} ({type_tag}); "
+            "raise [server] worker_memory_mb if the sample is legitimately big")
+
+
+class _Chain:
+    """One plan being run: outputs so far, each step computed or read at most once."""
+
+    def __init__(self, runner: ChainRunner, plan: ChainPlan, result: ChainResult) -> None:
+        self.runner, self.plan, self.result = runner, plan, result
+        self.store = runner.store
+        self.outputs: dict[str, Any] = {}
+        self.sample = LazySample(self.store, plan.sample or {}, result)
+
+    def output_of(self, name: str) -> Any:
+        """A worker's output: computed already, stored and still valid (a cached step), or computed now."""
+        if name in self.outputs:
+            return self.outputs[name]
+        step = self.plan.step(name)
+        if step.status == CACHED:
+            doc = self.store.get_output(self.plan.md5, name)
+            if doc is not None and doc["chain_version"] == step.shape.chain_version:
+                self.outputs[name] = doc["output"]
+                return doc["output"]
+        try:
+            self._compute(step)
+        except WorkerFailed as exc:
+            if name == self.plan.worker or "(needed by " in str(exc):
+                raise
+            raise type(exc)(f"{exc} (needed by {self.plan.worker!r})") from None
+        return self.outputs[name]
+
+    def _compute(self, step: Step) -> None:
+        plan, shape = self.plan, step.shape
+        worker = self.runner.plugins.get(step.worker)
+        inputs = {dep: self._input(dep) for dep in shape.dependencies}
+        output, encoded = self.runner._execute(worker, inputs, plan.md5, plan.type_tag or "")
+        self.result.ran.append(step.worker)
+        if shape.cacheable and (not self.runner.verify_versions or worker.version() == shape.version):
+            self.store.store_output(plan.md5, step.worker, shape.chain_version, shape.versions, output, encoded)
+        self.outputs[step.worker] = output
+
+    def _input(self, dep: str) -> Any:
+        if dep == contract.SAMPLE:
+            return self.sample
+        if dep == contract.TAGS:
+            return self.store.get_tags(self.plan.md5)
+        if dep == contract.CORPUS:
+            return StoreCorpus(self.store, self.plan.md5, self.runner.max_sample_bytes)
+        if dep in contract.PSEUDO_DEPENDENCIES:
+            raise WorkerFailed(f"input {dep!r} is given only by help(topic), not to a chain over sample "
+                               f"{self.plan.md5}")
+        return self.output_of(dep)

@@ -1,4 +1,4 @@
-"""A long-lived worker process: owns one store connection and runs one chain at a time for the server.
+"""A long-lived worker process: owns one store connection and runs one chain plan at a time for the server.
 
 Started by ProcessPool with pipes on stdin/stdout. It pulls the sample from the store itself (the work goes to
 the data), exits when the server goes away (stdin EOF, or the parent-death signal), and keeps no gevent.
@@ -17,8 +17,9 @@ import sys
 from workbench import exceptions
 from workbench.config import config_from_dict
 from workbench.server.data_store import open_store
-from workbench.server.execution.chain_runner import ChainRunner
+from workbench.server.execution.chain_runner import ChainRunner, out_of_memory
 from workbench.server.execution.pipe_protocol import read_frame, write_frame
+from workbench.server.planning.chain_plan import ChainPlan
 from workbench.server.planning.plugin_manager import PluginManager
 
 log = logging.getLogger("workbench.pool_worker")
@@ -73,19 +74,17 @@ def serve(channel_in, channel_out) -> None:  # noqa: ANN001 - binary pipes
             plugins.refresh()  # the front saw worker files change (a refresh stats every file: not per task)
             seen_generation = request.get("generation")
         try:
-            result = runner.run(request["worker"], request["md5"], force=request.get("force", False))
+            result = runner.run(ChainPlan.from_wire(request))
             reply = {"ok": True, "output": result.output, "ran": result.ran, "sample_reads": result.sample_reads}
         except exceptions.WorkbenchError as exc:
             reply = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
-        except MemoryError:
-            reply = {"ok": False, "error": "WorkerCrashed", "message": "worker process ran out of memory; "
-                     "raise [server] worker_memory_mb if the sample is legitimately big"}
+        except MemoryError:  # outside any worker (e.g. reading the sample): the same policy, see chain_runner
+            reply = {"ok": False, "error": "WorkerFailed",
+                     "message": out_of_memory(request.get("worker"), request.get("md5"), request.get("type_tag"))}
         except Exception as exc:  # a bug in the framework itself: report it, keep the process
             log.exception("internal error running %s on %s", request.get("worker"), request.get("md5"))
             reply = {"ok": False, "error": "WorkbenchError", "message": f"internal error: {type(exc).__name__}: {exc}"}
         write_frame(channel_out, reply)
-        if reply.get("error") == "WorkerCrashed":
-            return  # a process that hit its memory limit is replaced, not reused
 
 
 def main() -> None:

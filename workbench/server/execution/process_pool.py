@@ -25,9 +25,10 @@ import gevent.event
 from gevent import subprocess
 
 from workbench import exceptions
-from workbench.exceptions import WorkerCrashed, WorkerTimeout
+from workbench.exceptions import ServerUnavailable, WorkerCrashed, WorkerTimeout
 from workbench.server.execution.chain_runner import ChainResult
 from workbench.server.execution.pipe_protocol import read_frame, write_frame
+from workbench.server.planning.chain_plan import ChainPlan
 
 log = logging.getLogger(__name__)
 STARTUP_TIMEOUT = 60.0
@@ -35,7 +36,7 @@ RESPAWN_RETRY_S = 1.0
 
 
 class _Task:
-    """One chain request and the caller's slot for its answer."""
+    """One chain plan (as sent to a process) and the caller's slot for its answer."""
 
     __slots__ = ("request", "timeout", "answer", "abandoned")
 
@@ -55,7 +56,8 @@ class _Child:
         self.proc = subprocess.Popen([sys.executable, "-m", "workbench.server.execution.pool_worker"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         try:
-            with gevent.Timeout(STARTUP_TIMEOUT, exceptions.StoreError("worker process did not start in time")):
+            with gevent.Timeout(STARTUP_TIMEOUT, ServerUnavailable(
+                    f"a worker process did not start within {STARTUP_TIMEOUT:g} s; the server cannot run chains")):
                 write_frame(self.proc.stdin, init)
                 self.pid = read_frame(self.proc.stdout)["ready"]
         except BaseException:
@@ -100,14 +102,15 @@ class ProcessPool:
         """Tasks each worker process holds (running plus prefetched), and tasks waiting for a process."""
         return {"held": [len(c.pending) for c in self._children], "waiting": len(self._waiting)}
 
-    def run(self, worker: str, md5: str, timeout: float, force: bool = False,
-            generation: int | None = None) -> ChainResult:
-        """Run a chain in a worker process; a hang past ``timeout`` or a dead process costs only that process.
+    def run(self, plan: ChainPlan) -> ChainResult:
+        """Run a plan in a worker process; a hang past ``plan.timeout`` or a dead process costs only that process.
 
-        ``generation`` is the front's plugin generation: a process reloads worker files only when it changes."""
+        A process reloads worker files only when the plan's generation (the front's) differs from its last."""
+        if plan.output is not None:  # nothing to run: a cache hit needs no process
+            return ChainResult(output=plan.output)
         if self._closed:
-            raise exceptions.StoreError("the server is shutting down")
-        task = _Task({"worker": worker, "md5": md5, "force": force, "generation": generation}, timeout)
+            raise ServerUnavailable("the server is shutting down")
+        task = _Task(plan.to_wire(), plan.timeout)
         self._waiting.append(task)
         self._feed()
         try:
@@ -118,7 +121,7 @@ class ProcessPool:
     def close(self) -> None:
         """Stop every worker process (they also exit on their own when the server dies)."""
         self._closed = True
-        gone = exceptions.StoreError("the server is shutting down")
+        gone = ServerUnavailable("the server is shutting down")
         for child in self._children:
             child.kill()
             for task in child.pending:
@@ -187,9 +190,6 @@ class ProcessPool:
                     task.answer.set(result)
                 else:
                     task.answer.set_exception(error)
-                if reply.get("error") == "WorkerCrashed":  # out of memory: the process exits after replying
-                    self._retire(child, None)
-                    return
                 self._feed()
         except (EOFError, OSError, KeyError, TypeError, ValueError) as exc:
             if self._closed:
@@ -254,32 +254,3 @@ def _exit_reason(code: int | None) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit code {code}"
-
-
-class LocalExecutor:
-    """Runs chains in the calling process (``procs = 0``): for debugging, notebooks and in-memory stores.
-
-    No timeout or memory limit can be enforced here, and a long chain blocks the event loop.
-    """
-
-    size = 0
-    replaced = 0
-
-    def __init__(self, runner: Any) -> None:
-        self.runner = runner
-
-    def alive(self) -> int:
-        """No worker processes in local mode."""
-        return 0
-
-    def load(self) -> dict[str, Any]:
-        """No worker processes in local mode."""
-        return {"held": [], "waiting": 0}
-
-    def run(self, worker: str, md5: str, timeout: float, force: bool = False,
-            generation: int | None = None) -> ChainResult:
-        """Run the chain right here (this process's plugins are the front's: no reload needed)."""
-        return self.runner.run(worker, md5, force=force)
-
-    def close(self) -> None:
-        """Nothing to stop."""

@@ -21,6 +21,7 @@ from typing import Any
 from workbench import contract
 from workbench.config import Config
 from workbench.exceptions import BadArgument, UnknownWorker
+from workbench.server.planning import data_files
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ class LoadedWorker:
     timeout: float | None = None
     cacheable: bool = True
     helpers: set[str] = field(default_factory=set)
+    data_files: tuple[str, ...] = ()
+    data_stamp: tuple = ()
+    data_hash: str = ""
 
     @property
     def ok(self) -> bool:
@@ -75,9 +79,28 @@ class LoadedWorker:
         return self.doc.strip().splitlines()[0] if self.doc.strip() else ""
 
     def version(self) -> str:
-        """The worker's own version: its ``version`` attribute, else the hash of its source and helper modules."""
+        """The worker's own version: its ``version`` attribute, else the hash of its source and helper modules;
+        with the content hash of its declared data files appended."""
         declared = getattr(self.instance, "version", None)
-        return str(declared) if declared is not None else self.source_hash
+        own = str(declared) if declared is not None else self.source_hash
+        return f"{own}:{self.data_hash}" if self.data_files else own
+
+    def data_paths(self) -> list[str]:
+        """The paths its ``data_files`` options name (as configured; empty when unset)."""
+        options = getattr(self.instance, "options", None) or {}
+        return [str(options.get(key) or "") for key in self.data_files]
+
+    def check_data_files(self) -> bool:
+        """Re-hash the declared data files if their stamp changed; True when the hash changed."""
+        if not self.data_files:
+            return False
+        paths = self.data_paths()
+        current = data_files.stamp(paths)
+        if current == self.data_stamp:
+            return False
+        self.data_stamp = current
+        before, self.data_hash = self.data_hash, data_files.content_hash(paths)
+        return before != self.data_hash
 
 
 def _file_signature(path: Path) -> tuple[int, int]:
@@ -193,6 +216,7 @@ class PluginManager:
             self._signatures[path] = signature
             self._workers[name] = self._load(name, path)
             changed = True
+        changed = self.check_data_files(bump=False) or changed
         if changed:
             self._validate_graph()
             self.generation += 1
@@ -200,6 +224,17 @@ class PluginManager:
             log.info("workers loaded: %d ok, %d failed", len(self._workers) - len(failed), len(failed))
             for name, error in failed.items():
                 log.warning("worker %s skipped: %s", name, error)
+        return changed
+
+    def check_data_files(self, bump: bool = True) -> bool:
+        """Stat the data files workers declare (a few ``stat`` calls, no reload); when one's contents changed,
+        fold the new hash into that worker's version and start a new generation. True if anything changed."""
+        changed = False
+        for worker in self._workers.values():
+            if worker.ok and worker.data_files:
+                changed = worker.check_data_files() or changed
+        if changed and bump:
+            self.generation += 1
         return changed
 
     def _load(self, name: str, path: Path) -> LoadedWorker:
@@ -234,8 +269,22 @@ class PluginManager:
         loaded.dispatch = dict(getattr(cls, "dispatch", {}) or {})
         loaded.timeout = getattr(cls, "timeout", None)
         loaded.cacheable = bool(getattr(cls, "cacheable", True))
-        loaded.error = self._check_shape(cls, where)
+        loaded.data_files = tuple(getattr(cls, "data_files", ()) or ())
+        loaded.error = self._check_shape(cls, where) or self._check_data_files(cls, where)
         return loaded
+
+    @staticmethod
+    def _check_data_files(cls: type, where: str) -> str | None:
+        declared = getattr(cls, "data_files", ())
+        options = getattr(cls, "options", None)
+        if not declared:
+            return None
+        if not isinstance(declared, list | tuple) or not all(isinstance(k, str) for k in declared):
+            return f"TypeError: 'data_files' must be a tuple of option names, got {declared!r} {where}"
+        missing = [k for k in declared if not isinstance(options, dict) or k not in options]
+        if missing:
+            return f"TypeError: 'data_files' names {missing}, which are not keys of 'options' {where}"
+        return None
 
     @staticmethod
     def _find_class(module: types.ModuleType) -> type:
@@ -344,7 +393,13 @@ class PluginManager:
         return deps
 
     def chain_version(self, name: str, type_tag: str | None = None) -> tuple[str, dict[str, str]]:
-        """A hash over the versions of every worker in the chain, and those versions by worker name."""
+        """A hash over the versions of every worker in the chain, and those versions by worker name (the chain
+        plan works these out once per generation for every step: see planning/chain_plan.py)."""
         versions = {w: self.get(w).version() for w in self.closure(name, type_tag)}
-        text = "|".join(f"{w}={v}" for w, v in sorted(versions.items()))
-        return hashlib.sha1(text.encode()).hexdigest()[:16], versions
+        return chain_hash(versions), versions
+
+
+def chain_hash(versions: dict[str, str]) -> str:
+    """The chain version: a hash over the versions of every worker in a chain, by name."""
+    text = "|".join(f"{w}={v}" for w, v in sorted(versions.items()))
+    return hashlib.sha1(text.encode()).hexdigest()[:16]

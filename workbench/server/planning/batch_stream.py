@@ -1,0 +1,172 @@
+"""Batch streaming: one result per md5, as they finish, with bounded memory.
+
+Batches keep every worker process busy and stream results as they finish; their cached outputs are read a
+chunk of md5s per store query and travel in lists (``ResultStream.batches``). Also the result shaping shared
+with single requests (subkeys, error records).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+import gevent
+import gevent.pool
+import gevent.queue
+
+from workbench.exceptions import BadArgument, WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.server.planning.work_front import WorkFront
+
+STREAM_CHUNK = 100  # md5s per cached-output query in a batch stream
+_DONE = object()
+
+
+def select_subkeys(worker: str, output: dict[str, Any], subkeys: list[str]) -> dict[str, Any]:
+    """Only the dotted paths asked for, nested as in the full result (``meta.file_type`` or ``file_type``)."""
+    picked: dict[str, Any] = {}
+    for path in subkeys:
+        if not isinstance(path, str) or not path:
+            raise BadArgument(f"bad subkey {path!r}: use dotted paths such as '{worker}.field'")
+        parts = path.split(".")
+        if parts[0] == worker:
+            parts = parts[1:]
+        value: Any = output
+        for depth, part in enumerate(parts):
+            if not isinstance(value, dict) or part not in value:
+                where = ".".join([worker, *parts[:depth]])
+                keys = sorted(value)[:20] if isinstance(value, dict) else type(value).__name__
+                raise BadArgument(f"subkey {path!r} not found: {where} has {keys}")
+            value = value[part]
+        target = picked
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        if parts:
+            target[parts[-1]] = value
+        else:
+            picked = output
+    return picked
+
+
+def error_record(md5: str, worker: str, exc: WorkbenchError) -> dict[str, Any]:
+    """One failed item of a stream: the stream goes on, the failure is named."""
+    return {"md5": md5, worker: None, "error": {"type": type(exc).__name__, "kind": getattr(exc, "kind", None),
+                                               "message": str(exc)}}
+
+
+class ResultStream:
+    """The results of a batch, as they finish: iterate for one at a time, or ``batches(n)`` for lists.
+
+    A producer greenlet walks the md5s in chunks: cached outputs are read for a whole chunk in one store query
+    and queued as one list; the rest run as chains, at most ``max_in_flight`` at once. The queue is bounded, so
+    neither the server's memory nor the work done ahead of a slow client grows with the batch. Dropping or
+    closing the stream stops the producer and its chains.
+    """
+
+    def __init__(self, front: WorkFront, worker: str, md5s: Iterable[str],
+                 subkeys: list[str] | None) -> None:
+        self._queue: gevent.queue.Queue = gevent.queue.Queue(maxsize=max(4, front.max_in_flight))
+        self._pool = gevent.pool.Pool(front.max_in_flight)
+        self._ready: deque[dict] = deque()
+        self._done = False
+        self._linger = front.stream_linger
+        # the producer holds no reference to this object, so a dropped stream is collected (and closed)
+        self._producer = gevent.spawn(_produce, front, worker, subkeys, iter(md5s), self._queue, self._pool)
+
+    def _take(self, block: bool, timeout: float | None = None) -> bool:
+        """Move one queued list into the ready buffer; False at the end, or when nothing came (in ``timeout``)."""
+        if self._done:
+            return False
+        try:
+            entry = self._queue.get(block=block, timeout=timeout)
+        except gevent.queue.Empty:
+            return False
+        if entry is _DONE:
+            self._done = True
+            return False
+        if isinstance(entry, Exception):
+            self._done = True
+            raise entry
+        self._ready.extend(entry)
+        return True
+
+    def __iter__(self) -> ResultStream:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        while not self._ready:
+            if not self._take(block=True):
+                self.close()
+                raise StopIteration
+        return self._ready.popleft()
+
+    def batches(self, size: int) -> Iterator[list[dict[str, Any]]]:
+        """Lists of up to ``size`` results: waits for the first, then up to ``stream_linger`` seconds for company.
+
+        Cached results travel ``size`` per message; cold ones as they finish, a few per message when they finish
+        close together (measured: a message costs the two ends about as much CPU as decoding its result)."""
+        try:
+            while self._ready or self._take(block=True):
+                deadline = time.monotonic() + self._linger
+                while len(self._ready) < size:
+                    remaining = deadline - time.monotonic()
+                    if not self._take(block=remaining > 0, timeout=max(remaining, 0.0)):
+                        break
+                ready = self._ready
+                yield [ready.popleft() for _ in range(min(size, len(ready)))]
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the producer and any chains it started (a client that leaves early)."""
+        if not self._producer.dead:
+            self._producer.kill(block=False)
+        self._pool.kill(block=False)
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def _produce(front: WorkFront, worker: str, subkeys: list[str] | None, md5s: Iterator[str],
+             queue: gevent.queue.Queue, pool: gevent.pool.Pool) -> None:
+    """Feed a ResultStream's queue: cached chunks as lists, chains as they finish, then _DONE."""
+
+    def result(md5: str, output: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return {"md5": md5, worker: select_subkeys(worker, output, subkeys) if subkeys else output}
+        except WorkbenchError as exc:
+            return error_record(md5, worker, exc)
+
+    def one(md5: str, checked: bool) -> None:
+        try:
+            if checked:  # the chunk's cache query missed it: plan it and run it
+                queue.put([result(md5, front.run(front.planner.plan(worker, md5, top_missed=True)))])
+            else:
+                queue.put([front.work(worker, md5, subkeys)])
+        except WorkbenchError as exc:
+            queue.put([error_record(md5, worker, exc)])
+
+    try:
+        while chunk := list(islice(md5s, STREAM_CHUNK)):
+            try:
+                checked = not front.planner.needs_type_tag(worker)
+            except WorkbenchError:  # e.g. the worker's file was deleted mid-stream: each item says so below
+                checked = False
+            hits = front.planner.cached_outputs(worker, chunk) if checked else {}
+            if hits:
+                front.counters["cache_hits"] += len(hits)
+                queue.put([result(md5, hits[md5]) for md5 in chunk if md5 in hits])
+            for md5 in chunk:
+                if md5 not in hits:
+                    pool.spawn(one, md5, checked)  # waits while max_in_flight chains are running
+        pool.join()
+    except gevent.GreenletExit:
+        return  # closed by the consumer: nobody waits for the end
+    except Exception as exc:  # e.g. the store failing: the stream ends with this error, not silently short
+        queue.put(exc)
+        return
+    queue.put(_DONE)
