@@ -35,6 +35,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "health_port": 0,
         "group_address": "",
         "server_name": "",
+        "lease_seconds": 10.0,
+        "group_chunk": 8,
+        "group_in_flight": 8,
     },
     "client": {
         "server": "localhost",

@@ -102,3 +102,50 @@ def _statuses_or_empty(running: RunningHaproxy) -> dict[str, str]:
         return running.statuses()
     except OSError:
         return {}
+
+
+@dataclass
+class Group:
+    """Servers over one sqlite file, each with a health port, behind one HAProxy."""
+
+    servers: dict  # name -> (RunningServer, health port)
+    haproxy: RunningHaproxy
+
+    def client(self, timeout: float = 60, heartbeat: float = 5):  # noqa: ANN201 - zerorpc.Client
+        import zerorpc
+
+        client = zerorpc.Client(timeout=timeout, heartbeat=heartbeat)
+        client.connect(f"tcp://127.0.0.1:{self.haproxy.port}")
+        return client
+
+    def stop(self) -> None:
+        import os
+        import signal
+
+        self.haproxy.stop()
+        for server, _ in self.servers.values():
+            if server.proc.poll() is None:
+                os.kill(server.proc.pid, signal.SIGCONT)
+            server.stop()
+
+
+def start_group(tmp_path: Path, workers: dict[str, str], names: tuple[str, ...] = ("wb1", "wb2"),
+                procs: int = 1, extra_env: dict[str, str] | None = None) -> Group:
+    """Servers ``names`` (workers = {file name: source} in a shared plugin folder) behind a real HAProxy."""
+    from conftest import free_port, start_server
+
+    require_haproxy()
+    plugins = tmp_path / "plugins"
+    plugins.mkdir(exist_ok=True)
+    for name, source in workers.items():
+        (plugins / name).write_text(source)
+    datastore = f"sqlite:///{tmp_path}/group.db"
+    lb_port = free_port()
+    servers = {}
+    for name in names:
+        health = free_port()
+        servers[name] = (start_server(tmp_path, datastore=datastore, plugin_dirs=[plugins], procs=procs,
+                                      extra_env=extra_env,
+                                      extra_args=["--health-port", str(health), "--server-name", name,
+                                                  "--group-address", f"tcp://127.0.0.1:{lb_port}"]), health)
+    return Group(servers, start_haproxy(tmp_path, lb_port, [(n, s.port, h) for n, (s, h) in servers.items()]))

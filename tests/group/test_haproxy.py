@@ -13,13 +13,10 @@ import signal
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import zerorpc
-from conftest import RunningServer, free_port, start_server
-from haproxy_support import RunningHaproxy, require_haproxy, start_haproxy
+from haproxy_support import Group, start_group
 
 SLOW_WORKER = '''
 import time
@@ -37,43 +34,11 @@ class SlowEcho:
 '''
 
 
-@dataclass
-class Group:
-    servers: dict[str, tuple[RunningServer, int]]  # name -> (server, health port)
-    haproxy: RunningHaproxy
-
-    def client(self, timeout: float = 60, heartbeat: float = 5) -> zerorpc.Client:
-        client = zerorpc.Client(timeout=timeout, heartbeat=heartbeat)
-        client.connect(f"tcp://127.0.0.1:{self.haproxy.port}")
-        return client
-
-
-def _start_group(tmp_path: Path, names: tuple[str, ...] = ("wb1", "wb2")) -> Group:
-    require_haproxy()
-    plugins = tmp_path / "plugins"
-    plugins.mkdir(exist_ok=True)
-    (plugins / "slow_echo.py").write_text(SLOW_WORKER)
-    datastore = f"sqlite:///{tmp_path}/group.db"
-    lb_port = free_port()
-    servers = {}
-    for name in names:
-        health = free_port()
-        servers[name] = (start_server(tmp_path, datastore=datastore, plugin_dirs=[plugins], procs=1,
-                                      extra_args=["--health-port", str(health), "--server-name", name,
-                                                  "--group-address", f"tcp://127.0.0.1:{lb_port}"]), health)
-    haproxy = start_haproxy(tmp_path, lb_port, [(n, s.port, h) for n, (s, h) in servers.items()])
-    return Group(servers, haproxy)
-
-
 @pytest.fixture
 def group(tmp_path: Path) -> Iterator[Group]:
-    running = _start_group(tmp_path)
+    running = start_group(tmp_path, {"slow_echo.py": SLOW_WORKER})
     yield running
-    running.haproxy.stop()
-    for server, _ in running.servers.values():
-        if server.proc.poll() is None:
-            os.kill(server.proc.pid, signal.SIGCONT)
-        server.stop()
+    running.stop()
 
 
 def test_every_api_call_streams_and_long_calls_work_through_haproxy(group: Group) -> None:

@@ -95,6 +95,9 @@ def run_server(config) -> None:  # noqa: ANN001 - workbench.config.Config, impor
                 log.exception("worker or key reload failed")
 
     reloader = gevent.spawn(reload_workers)
+    background = [reloader]
+    if config.get("server", "group_address"):
+        background.append(gevent.spawn(_stay_in_group, workbench, log))
     health = None
     if config.get("server", "health_port"):
         from workbench.server.group.health import start_health_server
@@ -103,7 +106,7 @@ def run_server(config) -> None:  # noqa: ANN001 - workbench.config.Config, impor
 
     def stop(*_: object) -> None:
         log.info("stopping")
-        reloader.kill(block=False)
+        gevent.killall(background, block=False)
         if health is not None:
             health.stop(timeout=1)
         server.stop()
@@ -121,6 +124,18 @@ def run_server(config) -> None:  # noqa: ANN001 - workbench.config.Config, impor
             auth.close()
         workbench.close()
         log.info("stopped")
+
+
+def _stay_in_group(workbench, log: logging.Logger) -> None:  # noqa: ANN001 - Workbench, imported late
+    """Tell the store every 2 s that this server is alive, so ``info()`` on any server lists the group."""
+    import gevent
+
+    while True:
+        try:
+            workbench.register_in_group()
+        except Exception:  # the store hiccuping must not stop the server
+            log.exception("could not register in the group")
+        gevent.sleep(2.0)
 
 
 def _is_loopback(bind: str) -> bool:

@@ -52,6 +52,9 @@ def _graph_id(node_id: Any) -> str:
     return node_id
 
 
+GROUP_SEEN_S = 10.0  # a server not heard from for this long is left out of info()'s group list
+
+
 class Workbench:
     """Everything the API offers, as plain method calls."""
 
@@ -78,6 +81,8 @@ class Workbench:
                 prefetch=config.get("server", "prefetch"))
         self.front = WorkFront(self.store, self.plugins, executor, timeout, max(4, 2 * self.procs),
                                config.get("server", "stream_linger_ms") / 1000)
+        if config.get("server", "group_address"):
+            self._join_group(config)
         self.started = time.time()
 
     def close(self) -> None:
@@ -330,19 +335,48 @@ class Workbench:
             "uptime_s": round(time.time() - self.started, 1),
             "counters": dict(self.front.counters), "workers_run": dict(self.front.workers_run),
             "pseudo_dependencies": list(contract.PSEUDO_DEPENDENCIES),
-            "group": self.group_info(),
+            "group": {**self.group_info(), **self._group_state()},
         }
+
+    def _group_state(self) -> dict[str, Any]:
+        """The group as the store knows it (servers seen lately), and what this server's group machinery did."""
+        if self.front.group is None:
+            return {}
+        leases, group = self.front.leases, self.front.group
+        return {"servers": self.store.list_servers(seen_within=GROUP_SEEN_S), "lease_waits": leases.waits,
+                "chunks_sent": group.chunks_sent, "chunks_resent": group.chunks_resent}
+
+    def _join_group(self, config: Config) -> None:
+        """In a group: claim cold chains with leases in the store, and spread batches over the group."""
+        from workbench.server.group.group_batch import GroupRunner
+        from workbench.server.group.leases import ChainLeases
+        from workbench.server.rpc.curve_auth import server_as_client_options
+
+        self.front.leases = ChainLeases(self.store, self.group_info()["server_name"],
+                                        config.get("server", "lease_seconds"))
+        self.front.group = GroupRunner(config.get("server", "group_address"), config.get("server", "group_chunk"),
+                                       config.get("server", "group_in_flight"), server_as_client_options(config))
+
+    def group_compute(self, worker_name: str, md5_list: list[str]) -> list[dict[str, Any]]:
+        """A chunk of another server's group batch, computed here: one result or error record per md5."""
+        return self.front.compute_here(worker_name, self._md5_list(md5_list))
+
+    def register_in_group(self) -> None:
+        """Tell the store this server is alive (``info()['group']['servers']`` lists who is)."""
+        health = self.health()
+        self.store.register_server(health["server_name"], {k: v for k, v in health.items() if k != "server_name"})
 
     def group_info(self) -> dict[str, Any]:
         """Which group this server belongs to and under what name (how a load balancer and a person see it)."""
         config = self.config
         name = config.get("server", "server_name") or f"{socket.gethostname()}:{config.get('server', 'port')}"
-        return {"server_name": name, "group_address": config.get("server", "group_address") or None,
-                "health_port": config.get("server", "health_port") or None}
+        group = {"server_name": name, "group_address": config.get("server", "group_address") or None,
+                 "health_port": config.get("server", "health_port") or None}
+        return group
 
     def health(self) -> dict[str, Any]:
         """What the load balancer's check reads: ok while the server can run chains. Cheap at any store size."""
-        alive = self.work.executor.alive()
+        alive = self.front.executor.alive()
         return {"status": "ok" if alive or self.procs == 0 else "unavailable", **self.group_info(),
-                "procs": self.procs, "procs_alive": alive, "procs_load": self.work.executor.load(),
+                "procs": self.procs, "procs_alive": alive, "procs_load": self.front.executor.load(),
                 "uptime_s": round(time.time() - self.started, 1)}

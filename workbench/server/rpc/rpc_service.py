@@ -174,6 +174,10 @@ class WorkbenchRPC:
         """The property graph as networkx node-link JSON; kwargs ``labels``/``rels`` filter it."""
         return self._wb.get_graph(kwargs)
 
+    def group_compute(self, worker_name: str, md5_list: list) -> list:
+        """Internal to a group: compute a chunk of another server's batch here (results in md5_list order)."""
+        return self._wb.group_compute(worker_name, md5_list)
+
     def version(self) -> str:
         """The server's Workbench version."""
         return __version__
