@@ -21,7 +21,7 @@ from workbench.exceptions import BadArgument, UnknownMD5, UnknownSampleSet, Work
 from workbench.server.data_store import DataStore, open_store
 from workbench.server.execution.executor import Executor, LocalExecutor
 from workbench.server.execution.process_pool import ProcessPool
-from workbench.server.intake.sample_intake import check_md5, check_size, store_bytes
+from workbench.server.intake.sample_intake import check_size, resolve_md5, store_bytes
 from workbench.server.planning.plugin_manager import PluginManager
 from workbench.server.planning.work_front import WorkFront
 
@@ -91,8 +91,12 @@ class Workbench:
         self.store.close()
 
     # --- samples -----------------------------------------------------------------------------------
+    def resolve_md5(self, md5: str) -> str:
+        """The full md5 of a stored sample given it or a unique prefix of 6+ hex digits."""
+        return resolve_md5(self.store, md5)
+
     def _info(self, md5: str) -> dict[str, Any]:
-        info = self.store.get_sample_info(check_md5(md5))
+        info = self.store.get_sample_info(self.resolve_md5(md5))
         if info is None:
             raise UnknownMD5(f"no sample with md5 {md5}; store it first with store_sample")
         return info
@@ -120,7 +124,10 @@ class Workbench:
 
     def has_sample(self, md5: str) -> bool:
         """Whether the sample is stored (clients ask this before sending bytes)."""
-        return self.store.has_sample(check_md5(md5))
+        try:
+            return self.store.has_sample(self.resolve_md5(md5))
+        except UnknownMD5:  # a prefix no sample starts with
+            return False
 
     def complete_md5(self, prefix: str, limit: int = 10) -> list[str]:
         """Stored md5s starting with ``prefix`` (1-32 hex digits), sorted, at most ``limit`` (1-1000)."""
@@ -132,7 +139,7 @@ class Workbench:
 
     def remove_sample(self, md5: str) -> bool:
         """Remove a sample and everything computed from it."""
-        return self.store.remove_sample(check_md5(md5))
+        return self.store.remove_sample(self.resolve_md5(md5))
 
     def combine_samples(self, md5_list: list[str], filename: str, type_tag: str = "") -> str:
         """Join stored chunks (in order) into one sample, then drop the parts stored as type_tag 'chunk'.
@@ -163,11 +170,10 @@ class Workbench:
             for start in range(0, len(raw), 1 << 20):
                 yield raw[start:start + (1 << 20)]
 
-    @staticmethod
-    def _md5_list(md5_list: Any) -> list[str]:
+    def _md5_list(self, md5_list: Any) -> list[str]:
         if not isinstance(md5_list, list | tuple):
             raise BadArgument(f"md5_list must be a list of md5s, got {type(md5_list).__name__}")
-        return [check_md5(m) for m in md5_list]
+        return [self.resolve_md5(m) for m in md5_list]
 
     # --- sample sets, tags, links ------------------------------------------------------------------
     def store_sample_set(self, md5_list: list[str]) -> str:
@@ -230,7 +236,7 @@ class Workbench:
     def work_request(self, worker_name: str, md5: str, subkeys: list[str] | None = None) -> dict[str, Any]:
         """``{'md5': md5, worker_name: output}``; cached outputs are served without running anything."""
         self.plugins.get(worker_name)
-        return self.front.work(worker_name, check_md5(md5), subkeys)
+        return self.front.work(worker_name, self.resolve_md5(md5), subkeys)
 
     def batch_work_request(self, worker_name: str, kwargs: dict[str, Any] | None = None) -> Iterator[dict]:
         """One result per selected sample, streamed as they finish."""
@@ -246,7 +252,7 @@ class Workbench:
     def explain(self, worker_name: str, md5: str) -> dict[str, Any]:
         """Why each worker of the chain would or would not run for this sample."""
         self.plugins.get(worker_name)
-        return self.front.explain(worker_name, check_md5(md5))
+        return self.front.explain(worker_name, self.resolve_md5(md5))
 
     def test_worker(self, worker_name: str) -> dict[str, Any]:
         """Run a worker's whole chain afresh (every step, cached or not) on the first stored sample it applies to

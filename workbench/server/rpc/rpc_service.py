@@ -138,6 +138,26 @@ class WorkbenchRPC:
         """Help on a command or worker; with no topic, a list of all of them."""
         return help_text(topic, self._commands(), self._wb.plugins)
 
+    def help_basic(self) -> str:
+        """Getting started: the first calls to make (the original's name for help('basic'))."""
+        return self.help("basic")
+
+    def help_commands(self) -> str:
+        """Every command with its summary (the original's name for help('commands'))."""
+        return self.help("commands")
+
+    def help_command(self, command: str) -> str:
+        """Help on one command: its signature and docstring."""
+        return self.help(command)
+
+    def help_workers(self) -> str:
+        """Every worker with its summary (the original's name for help('workers'))."""
+        return self.help("workers")
+
+    def help_worker(self, worker: str) -> str:
+        """Help on one worker: what it needs, what it applies to, what it returns."""
+        return self.help(worker)
+
     def explain(self, worker_name: str, md5: str) -> dict:
         """The chain plan for a sample: for each worker, cached, stale (and why) or to run."""
         return self._wb.explain(worker_name, md5)
