@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
 import networkx as nx
 import pytest
 import zerorpc
-from conftest import RunningServer
+from conftest import REPO_ROOT, RunningServer, free_port
 
 
 def test_graph_calls_build_a_graph_networkx_reads(server: RunningServer) -> None:
@@ -79,3 +85,36 @@ def test_md5_prefixes_of_six_or_more_digits_work_everywhere_and_ambiguity_lists_
         client.work_request("meta", "0" * 6 if not md5_a.startswith("000000") else "1" * 6)
     with pytest.raises(zerorpc.RemoteError, match="bad md5"):
         client.work_request("meta", md5_a[:5])  # too short to be taken as a prefix
+
+
+def test_the_server_starts_from_inside_a_checkout_of_the_original(tmp_path: Path) -> None:
+    # The original has its own workbench/server/ package; run from its folder, worker processes must still load
+    # the package this server runs (they once failed: "No module named workbench.server.pool_worker").
+    checkout = tmp_path / "original_checkout"
+    (checkout / "workbench" / "server").mkdir(parents=True)
+    (checkout / "workbench" / "__init__.py").write_text("# the original's package\n")
+    (checkout / "workbench" / "server" / "__init__.py").write_text("")
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    script = shutil.which("workbench-server")  # as a user starts it (its own folder, not the current one, first)
+    if script is None:
+        pytest.skip("workbench-server is not on PATH: run ./install.sh")
+    entry = [script]
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([*entry, "--port", str(port), "--datastore", f"sqlite:///{tmp_path}/wb.db",
+                                 "--procs", "1"], cwd=checkout, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while "listening on" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        client = zerorpc.Client(timeout=60)
+        client.connect(f"tcp://127.0.0.1:{port}")
+        md5 = client.store_sample(b"run from the original's folder", "x.txt", "txt")
+        assert client.work_request("meta", md5)["meta"]["length"] == 30  # ran in a worker process
+        assert client.info()["procs_alive"] == 1
+        client.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
