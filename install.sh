@@ -13,6 +13,7 @@ command -v pdfinfo >/dev/null || need+=(poppler-utils)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 [ -e /usr/include/zmq.h ] || need+=(libzmq3-dev)   # the Node.js client's zeromq 5 builds against it
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)   # the group tests' load balancer
 command -v g++ >/dev/null || need+=(g++)
 command -v make >/dev/null || need+=(make)
 if [ ${#need[@]} -gt 0 ]; then

@@ -444,3 +444,32 @@ class TestPropertyGraphContract:
         assert sorted(r["rel"] for r in rels) == ["imports", "ssdeep"]
         store.clear_graph()
         assert [list(part) for part in store.iter_graph()] == [[], []]
+
+
+class TestGroupContract:
+    """Chain leases and server membership: what keeps several servers over one store from doubling work."""
+
+    def test_a_lease_is_taken_once_until_released_or_expired(self, store: DataStore) -> None:
+        assert store.take_lease("md5:view:v1", "server-a", 30)
+        assert not store.take_lease("md5:view:v1", "server-b", 30)
+        assert store.take_lease("md5:view:v1", "server-a", 30)  # the holder renews
+        assert store.lease_holder("md5:view:v1") == "server-a"
+        store.release_lease("md5:view:v1", "server-b")  # not b's to give up
+        assert store.lease_holder("md5:view:v1") == "server-a"
+        store.release_lease("md5:view:v1", "server-a")
+        assert store.lease_holder("md5:view:v1") is None
+        assert store.take_lease("md5:view:v1", "server-b", 0.2)
+        time.sleep(0.3)  # b died without releasing: its lease runs out
+        assert store.lease_holder("md5:view:v1") is None
+        assert store.take_lease("md5:view:v1", "server-a", 30)
+        assert store.take_lease("other-key", "server-b", 30)  # leases are per key
+
+    def test_servers_register_and_are_listed_while_seen(self, store: DataStore) -> None:
+        store.register_server("wb1", {"address": "tcp://10.0.0.1:4242", "procs": 2})
+        store.register_server("wb2", {"address": "tcp://10.0.0.2:4242", "procs": 4})
+        store.register_server("wb1", {"address": "tcp://10.0.0.1:4242", "procs": 3})
+        servers = store.list_servers(seen_within=60)
+        assert [(s["name"], s["procs"]) for s in servers] == [("wb1", 3), ("wb2", 4)]
+        assert all(time.time() - s["seen"] < 60 for s in servers)
+        time.sleep(0.25)
+        assert store.list_servers(seen_within=0.2) == []

@@ -32,6 +32,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "stream_linger_ms": 20.0,
         "curve_secret_key": "",
         "curve_authorized_keys_dir": "",
+        "health_port": 0,
+        "group_address": "",
+        "server_name": "",
+        "lease_seconds": 10.0,
+        "group_chunk": 8,
+        "group_in_flight": 8,
     },
     "client": {
         "server": "localhost",

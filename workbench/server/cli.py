@@ -19,6 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plugin-dir", action="append", default=[], help="extra worker folder (repeatable)")
     parser.add_argument("--procs", help="worker processes: 'auto' (one per core) or a number; 0 runs chains "
                                         "in the server process")
+    parser.add_argument("--health-port", type=int, help="serve GET /health for a load balancer on this port")
+    parser.add_argument("--group-address", help="the load balancer's address (tcp://host:port) of this server's group")
+    parser.add_argument("--server-name", help="this server's name in its group (default: hostname:port)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     return parser
 
@@ -40,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         config.set("server", "port", args.port)
         config.set("server", "datastore", args.datastore)
         config.set("server", "procs", args.procs)
+        config.set("server", "health_port", args.health_port)
+        config.set("server", "group_address", args.group_address)
+        config.set("server", "server_name", args.server_name)
         if args.plugin_dir:
             given = [d for d in config.get("server", "plugin_dirs").split(",") if d.strip()]
             config.set("server", "plugin_dirs", ",".join(given + args.plugin_dir))
@@ -89,10 +95,20 @@ def run_server(config) -> None:  # noqa: ANN001 - workbench.config.Config, impor
                 log.exception("worker or key reload failed")
 
     reloader = gevent.spawn(reload_workers)
+    background = [reloader]
+    if config.get("server", "group_address"):
+        background.append(gevent.spawn(_stay_in_group, workbench, log))
+    health = None
+    if config.get("server", "health_port"):
+        from workbench.server.group.health import start_health_server
+
+        health = start_health_server(bind, config.get("server", "health_port"), workbench.health)
 
     def stop(*_: object) -> None:
         log.info("stopping")
-        reloader.kill(block=False)
+        gevent.killall(background, block=False)
+        if health is not None:
+            health.stop(timeout=1)
         server.stop()
 
     gevent.signal_handler(signal.SIGTERM, stop)
@@ -108,6 +124,18 @@ def run_server(config) -> None:  # noqa: ANN001 - workbench.config.Config, impor
             auth.close()
         workbench.close()
         log.info("stopped")
+
+
+def _stay_in_group(workbench, log: logging.Logger) -> None:  # noqa: ANN001 - Workbench, imported late
+    """Tell the store every 2 s that this server is alive, so ``info()`` on any server lists the group."""
+    import gevent
+
+    while True:
+        try:
+            workbench.register_in_group()
+        except Exception:  # the store hiccuping must not stop the server
+            log.exception("could not register in the group")
+        gevent.sleep(2.0)
 
 
 def _is_loopback(bind: str) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
 import time
 from collections.abc import Iterator
 from itertools import islice
@@ -20,7 +21,7 @@ from workbench.exceptions import BadArgument, UnknownMD5, UnknownSampleSet, Work
 from workbench.server.data_store import DataStore, open_store
 from workbench.server.execution.executor import Executor, LocalExecutor
 from workbench.server.execution.process_pool import ProcessPool
-from workbench.server.intake.sample_intake import check_md5, check_size, store_bytes
+from workbench.server.intake.sample_intake import check_size, resolve_md5, store_bytes
 from workbench.server.planning.plugin_manager import PluginManager
 from workbench.server.planning.work_front import WorkFront
 
@@ -51,6 +52,9 @@ def _graph_id(node_id: Any) -> str:
     return node_id
 
 
+GROUP_SEEN_S = 10.0  # a server not heard from for this long is left out of info()'s group list
+
+
 class Workbench:
     """Everything the API offers, as plain method calls."""
 
@@ -77,6 +81,8 @@ class Workbench:
                 prefetch=config.get("server", "prefetch"))
         self.front = WorkFront(self.store, self.plugins, executor, timeout, max(4, 2 * self.procs),
                                config.get("server", "stream_linger_ms") / 1000)
+        if config.get("server", "group_address"):
+            self._join_group(config)
         self.started = time.time()
 
     def close(self) -> None:
@@ -85,8 +91,12 @@ class Workbench:
         self.store.close()
 
     # --- samples -----------------------------------------------------------------------------------
+    def resolve_md5(self, md5: str) -> str:
+        """The full md5 of a stored sample given it or a unique prefix of 6+ hex digits."""
+        return resolve_md5(self.store, md5)
+
     def _info(self, md5: str) -> dict[str, Any]:
-        info = self.store.get_sample_info(check_md5(md5))
+        info = self.store.get_sample_info(self.resolve_md5(md5))
         if info is None:
             raise UnknownMD5(f"no sample with md5 {md5}; store it first with store_sample")
         return info
@@ -114,7 +124,10 @@ class Workbench:
 
     def has_sample(self, md5: str) -> bool:
         """Whether the sample is stored (clients ask this before sending bytes)."""
-        return self.store.has_sample(check_md5(md5))
+        try:
+            return self.store.has_sample(self.resolve_md5(md5))
+        except UnknownMD5:  # a prefix no sample starts with
+            return False
 
     def complete_md5(self, prefix: str, limit: int = 10) -> list[str]:
         """Stored md5s starting with ``prefix`` (1-32 hex digits), sorted, at most ``limit`` (1-1000)."""
@@ -126,7 +139,7 @@ class Workbench:
 
     def remove_sample(self, md5: str) -> bool:
         """Remove a sample and everything computed from it."""
-        return self.store.remove_sample(check_md5(md5))
+        return self.store.remove_sample(self.resolve_md5(md5))
 
     def combine_samples(self, md5_list: list[str], filename: str, type_tag: str = "") -> str:
         """Join stored chunks (in order) into one sample, then drop the parts stored as type_tag 'chunk'.
@@ -157,11 +170,10 @@ class Workbench:
             for start in range(0, len(raw), 1 << 20):
                 yield raw[start:start + (1 << 20)]
 
-    @staticmethod
-    def _md5_list(md5_list: Any) -> list[str]:
+    def _md5_list(self, md5_list: Any) -> list[str]:
         if not isinstance(md5_list, list | tuple):
             raise BadArgument(f"md5_list must be a list of md5s, got {type(md5_list).__name__}")
-        return [check_md5(m) for m in md5_list]
+        return [self.resolve_md5(m) for m in md5_list]
 
     # --- sample sets, tags, links ------------------------------------------------------------------
     def store_sample_set(self, md5_list: list[str]) -> str:
@@ -224,7 +236,7 @@ class Workbench:
     def work_request(self, worker_name: str, md5: str, subkeys: list[str] | None = None) -> dict[str, Any]:
         """``{'md5': md5, worker_name: output}``; cached outputs are served without running anything."""
         self.plugins.get(worker_name)
-        return self.front.work(worker_name, check_md5(md5), subkeys)
+        return self.front.work(worker_name, self.resolve_md5(md5), subkeys)
 
     def batch_work_request(self, worker_name: str, kwargs: dict[str, Any] | None = None) -> Iterator[dict]:
         """One result per selected sample, streamed as they finish."""
@@ -240,7 +252,7 @@ class Workbench:
     def explain(self, worker_name: str, md5: str) -> dict[str, Any]:
         """Why each worker of the chain would or would not run for this sample."""
         self.plugins.get(worker_name)
-        return self.front.explain(worker_name, check_md5(md5))
+        return self.front.explain(worker_name, self.resolve_md5(md5))
 
     def test_worker(self, worker_name: str) -> dict[str, Any]:
         """Run a worker's whole chain afresh (every step, cached or not) on the first stored sample it applies to
@@ -329,4 +341,48 @@ class Workbench:
             "uptime_s": round(time.time() - self.started, 1),
             "counters": dict(self.front.counters), "workers_run": dict(self.front.workers_run),
             "pseudo_dependencies": list(contract.PSEUDO_DEPENDENCIES),
+            "group": {**self.group_info(), **self._group_state()},
         }
+
+    def _group_state(self) -> dict[str, Any]:
+        """The group as the store knows it (servers seen lately), and what this server's group machinery did."""
+        if self.front.group is None:
+            return {}
+        leases, group = self.front.leases, self.front.group
+        return {"servers": self.store.list_servers(seen_within=GROUP_SEEN_S), "lease_waits": leases.waits,
+                "chunks_sent": group.chunks_sent, "chunks_resent": group.chunks_resent}
+
+    def _join_group(self, config: Config) -> None:
+        """In a group: claim cold chains with leases in the store, and spread batches over the group."""
+        from workbench.server.group.group_batch import GroupRunner
+        from workbench.server.group.leases import ChainLeases
+        from workbench.server.rpc.curve_auth import server_as_client_options
+
+        self.front.leases = ChainLeases(self.store, self.group_info()["server_name"],
+                                        config.get("server", "lease_seconds"))
+        self.front.group = GroupRunner(config.get("server", "group_address"), config.get("server", "group_chunk"),
+                                       config.get("server", "group_in_flight"), server_as_client_options(config))
+
+    def group_compute(self, worker_name: str, md5_list: list[str]) -> list[dict[str, Any]]:
+        """A chunk of another server's group batch, computed here: one result or error record per md5."""
+        return self.front.compute_here(worker_name, self._md5_list(md5_list))
+
+    def register_in_group(self) -> None:
+        """Tell the store this server is alive (``info()['group']['servers']`` lists who is)."""
+        health = self.health()
+        self.store.register_server(health["server_name"], {k: v for k, v in health.items() if k != "server_name"})
+
+    def group_info(self) -> dict[str, Any]:
+        """Which group this server belongs to and under what name (how a load balancer and a person see it)."""
+        config = self.config
+        name = config.get("server", "server_name") or f"{socket.gethostname()}:{config.get('server', 'port')}"
+        group = {"server_name": name, "group_address": config.get("server", "group_address") or None,
+                 "health_port": config.get("server", "health_port") or None}
+        return group
+
+    def health(self) -> dict[str, Any]:
+        """What the load balancer's check reads: ok while the server can run chains. Cheap at any store size."""
+        alive = self.front.executor.alive()
+        return {"status": "ok" if alive or self.procs == 0 else "unavailable", **self.group_info(),
+                "procs": self.procs, "procs_alive": alive, "procs_load": self.front.executor.load(),
+                "uptime_s": round(time.time() - self.started, 1)}

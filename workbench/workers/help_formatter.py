@@ -1,4 +1,5 @@
-"""Help formatter: turns a help document (a command, a worker, or the index of both) into readable text.
+"""Help formatter: turns a help document (a command, a worker, the index, the getting-started text, or the list
+of commands or of workers) into readable text.
 
 The server builds the document from docstrings and runs this worker on ``help(topic)``; replace it with a
 plugin of the same name to change how help looks. Returns ``text``.
@@ -17,11 +18,12 @@ class HelpFormatter:
         document = input_data["help"]
         kind = document["kind"]
         if kind == "index":
-            lines = ["Workbench: bring the work to the data.", "", "Commands (help('NAME') for details):"]
-            lines += [f"  {c['name']:<22} {c['summary']}" for c in document["commands"]]
-            lines += ["", "Workers (help('NAME') for details):"]
-            lines += [f"  {w['name']:<22} {w['summary']}" + ("" if w["status"] == "ok" else "  [FAILED: see help]")
-                      for w in document["workers"]]
+            lines = ["Workbench: bring the work to the data. help('basic') to get started.", "",
+                     *_listing(document, "commands"), "", *_listing(document, "workers")]
+        elif kind in ("commands", "workers"):
+            lines = _listing(document, kind)
+        elif kind == "basic":
+            lines = document["doc"].splitlines()
         elif kind == "command":
             lines = [document["signature"], *(INDENT + line for line in document["doc"].splitlines())]
         else:
@@ -33,3 +35,11 @@ class HelpFormatter:
                 lines.append(f"{INDENT}applies to: {', '.join(document['applies_to'])}")
             lines += ["", *(INDENT + line for line in (document["doc"] or "(no docstring)").splitlines())]
         return {"text": "\n".join(line.rstrip() for line in lines)}
+
+
+def _listing(document: dict, kind: str) -> list[str]:
+    lines = [f"{kind.capitalize()} (help('NAME') for details):"]
+    for item in document[kind]:
+        failed = item.get("status", "ok") != "ok"
+        lines.append(f"  {item['name']:<22} {item['summary']}" + ("  [FAILED: see help]" if failed else ""))
+    return lines

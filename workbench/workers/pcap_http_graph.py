@@ -1,11 +1,11 @@
 """Pcap HTTP graph: who asked which web host for what, as a networkx node-link graph.
 
-Built from pcap_http (no second parse). Nodes: clients (IP addresses that sent requests), hosts (the Host
-header, or the server address when a request had none), servers (the addresses hosts were reached at) and
-files (carried bodies stored as children, by md5), each with a ``kind``. Edges: client -> host ``requested``
-(count, methods, first ``max_uris`` uris), host -> server ``served_by`` (count), host -> file ``served``
-(filename, content_type, size). ``networkx.node_link_graph(output, edges="edges")`` loads it as a
-MultiDiGraph; graph holds request_count and truncated (pcap_http's cap).
+Built from pcap_http (no second parse). Returns a networkx node-link graph. Nodes: clients (IP addresses
+that sent requests), hosts (the Host header, or the server address when a request had none), servers (the
+addresses hosts were reached at) and files (carried bodies stored as children, by md5), each with a ``kind``.
+Edges: client -> host ``requested`` (count, methods, first ``max_uris`` uris), host -> server ``served_by``
+(count), host -> file ``served`` (filename, content_type, size). ``networkx.node_link_graph(output,
+edges="edges")`` loads it as a MultiDiGraph; graph holds request_count and truncated (pcap_http's cap).
 """
 
 

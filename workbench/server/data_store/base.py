@@ -146,6 +146,28 @@ class DataStore(ABC):
     def clear_worker_output(self, worker: str | None = None) -> int:
         """Drop stored outputs of one worker (or all); return how many were dropped. Samples stay."""
 
+    # --- group: chain leases and server membership ----------------------------------------------------
+    @abstractmethod
+    def take_lease(self, key: str, holder: str, seconds: float) -> bool:
+        """Take ``key`` for ``holder`` for ``seconds`` in one atomic step: True if taken (free, expired, or
+        already this holder's, then extended), False while another holder's lease runs."""
+
+    @abstractmethod
+    def lease_holder(self, key: str) -> str | None:
+        """Who holds ``key`` now (None when free or expired)."""
+
+    @abstractmethod
+    def release_lease(self, key: str, holder: str) -> None:
+        """Give ``key`` up, if ``holder`` still holds it."""
+
+    @abstractmethod
+    def register_server(self, name: str, info: dict[str, Any]) -> None:
+        """Record that server ``name`` is alive now, with what it says of itself (replaces the last record)."""
+
+    @abstractmethod
+    def list_servers(self, seen_within: float) -> list[dict[str, Any]]:
+        """Servers seen in the last ``seen_within`` seconds: ``{'name', 'seen' (epoch seconds), **info}``."""
+
     # --- property graph (the original's Neo4j calls) -----------------------------------------------
     @abstractmethod
     def add_node(self, node_id: str, name: str, labels: list[str]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from itertools import islice
@@ -117,6 +118,7 @@ class MongoStore(DataStore):
         self._db.links.create_index([("parent", 1), ("child", 1)], unique=True)
         self._db.links.create_index([("child", 1), ("parent", 1)])
         self._db.graph_rels.create_index([("source", 1), ("target", 1), ("rel", 1)], unique=True)
+        self._db.leases.create_index("expires_at", expireAfterSeconds=0)  # tidying only: expiry is checked in queries
 
     # --- samples -----------------------------------------------------------------------------------
     def store_sample(self, raw_bytes: bytes, md5: str, filename: str, type_tag: str) -> bool:
@@ -301,6 +303,32 @@ class MongoStore(DataStore):
                                                         upsert=True) for doc in docs], ordered=True)
 
     # --- admin -------------------------------------------------------------------------------------
+    # --- group: chain leases and server membership ----------------------------------------------------
+    def take_lease(self, key: str, holder: str, seconds: float) -> bool:
+        now = time.time()
+        doc = {"holder": holder, "expires": now + seconds,
+               "expires_at": datetime.fromtimestamp(now + seconds, UTC)}
+        try:  # one atomic upsert: matches only a free, expired or own lease; a running one makes _id collide
+            self._db.leases.update_one({"_id": key, "$or": [{"expires": {"$lte": now}}, {"holder": holder}]},
+                                       {"$set": doc}, upsert=True)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def lease_holder(self, key: str) -> str | None:
+        doc = self._db.leases.find_one({"_id": key, "expires": {"$gt": time.time()}})
+        return doc["holder"] if doc else None
+
+    def release_lease(self, key: str, holder: str) -> None:
+        self._db.leases.delete_one({"_id": key, "holder": holder})
+
+    def register_server(self, name: str, info: dict[str, Any]) -> None:
+        self._db.group_servers.replace_one({"_id": name}, {**info, "_id": name, "seen": time.time()}, upsert=True)
+
+    def list_servers(self, seen_within: float) -> list[dict[str, Any]]:
+        docs = self._db.group_servers.find({"seen": {"$gt": time.time() - seen_within}}).sort("_id", 1)
+        return [{**{k: v for k, v in d.items() if k != "_id"}, "name": d["_id"]} for d in docs]
+
     # --- property graph ----------------------------------------------------------------------------
     def add_node(self, node_id: str, name: str, labels: list[str]) -> None:
         self._db.graph_nodes.update_one({"_id": node_id}, {"$set": {"name": name},
@@ -330,7 +358,7 @@ class MongoStore(DataStore):
 
     def clear(self) -> None:
         for name in ("samples", "fs.files", "fs.chunks", "outputs", "sample_sets", "links", "graph_nodes",
-                     "graph_rels"):
+                     "graph_rels", "leases"):
             self._db[name].delete_many({})
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +36,12 @@ CREATE TABLE IF NOT EXISTS outputs (
 CREATE INDEX IF NOT EXISTS outputs_worker ON outputs(worker);
 """
 
+
+GROUP_SCHEMA = """
+CREATE TABLE IF NOT EXISTS leases (key TEXT PRIMARY KEY, holder TEXT NOT NULL, expires REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS group_servers (name TEXT PRIMARY KEY, seen REAL NOT NULL, info TEXT NOT NULL)
+    WITHOUT ROWID;
+"""
 
 GRAPH_SCHEMA = """
 CREATE TABLE IF NOT EXISTS graph_nodes (id TEXT PRIMARY KEY, name TEXT NOT NULL, labels TEXT NOT NULL);
@@ -70,6 +77,7 @@ class SqliteStore(DataStore):
             self._db.execute("PRAGMA foreign_keys=OFF")
             self._db.executescript(SCHEMA)
             self._db.executescript(GRAPH_SCHEMA)
+            self._db.executescript(GROUP_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open sqlite store {self.path}: {exc}; check the path and permissions") from exc
 
@@ -198,8 +206,8 @@ class SqliteStore(DataStore):
             chunk = workers[start:start + MAX_SQL_PARAMS - 1]
             marks = ",".join("?" * len(chunk))
             sql = f"SELECT worker, chain_version, versions, time FROM outputs WHERE md5=? AND worker IN ({marks})"
-            for worker, chain_version, versions, time in self._db.execute(sql, (md5, *chunk)):
-                found[worker] = {"chain_version": chain_version, "versions": json.loads(versions), "time": time}
+            for worker, chain_version, versions, stamp in self._db.execute(sql, (md5, *chunk)):
+                found[worker] = {"chain_version": chain_version, "versions": json.loads(versions), "time": stamp}
         return found
 
     def get_outputs(self, md5s: list[str], worker: str) -> dict[str, dict[str, Any]]:
@@ -248,6 +256,35 @@ class SqliteStore(DataStore):
             self._db.executemany("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     # --- admin -------------------------------------------------------------------------------------
+    # --- group: chain leases and server membership ----------------------------------------------------
+    def take_lease(self, key: str, holder: str, seconds: float) -> bool:
+        now = time.time()
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._one("SELECT holder, expires FROM leases WHERE key=?", (key,))
+            if row is not None and row[0] != holder and row[1] > now:
+                return False
+            self._db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?)", (key, holder, now + seconds))
+            return True
+
+    def lease_holder(self, key: str) -> str | None:
+        row = self._one("SELECT holder FROM leases WHERE key=? AND expires>?", (key, time.time()))
+        return row[0] if row else None
+
+    def release_lease(self, key: str, holder: str) -> None:
+        with self._db:
+            self._db.execute("DELETE FROM leases WHERE key=? AND holder=?", (key, holder))
+
+    def register_server(self, name: str, info: dict[str, Any]) -> None:
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO group_servers VALUES (?, ?, ?)",
+                             (name, time.time(), json.dumps(info)))
+
+    def list_servers(self, seen_within: float) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT name, seen, info FROM group_servers WHERE seen>? ORDER BY name",
+                                (time.time() - seen_within,))
+        return [{**json.loads(info), "name": name, "seen": seen} for name, seen, info in rows]
+
     # --- property graph ----------------------------------------------------------------------------
     def add_node(self, node_id: str, name: str, labels: list[str]) -> None:
         with self._db:
@@ -283,7 +320,7 @@ class SqliteStore(DataStore):
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             for table in ("samples", "sample_bytes", "tags", "sample_sets", "links", "outputs", "graph_nodes",
-                          "graph_rels"):
+                          "graph_rels", "leases"):
                 self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - table names are constants above
 
     def close(self) -> None:

@@ -18,18 +18,25 @@ import logging
 import signal
 import sys
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import gevent
 import gevent.event
 from gevent import subprocess
 
+import workbench
 from workbench import exceptions
 from workbench.exceptions import ServerUnavailable, WorkerCrashed, WorkerTimeout
 from workbench.server.execution.chain_runner import ChainResult
 from workbench.server.execution.pipe_protocol import read_frame, write_frame
 from workbench.server.planning.chain_plan import ChainPlan
 
+# The worker processes import the very package this server runs, whatever the current folder holds (started
+# from a checkout of the original Workbench, ``-m workbench...`` would find its workbench/ folder first).
+PACKAGE_ROOT = str(Path(workbench.__file__).resolve().parent.parent)
+WORKER_ENTRY = (f"import sys; sys.path.insert(0, {PACKAGE_ROOT!r}); "
+                "from workbench.server.execution.pool_worker import main; main()")
 log = logging.getLogger(__name__)
 STARTUP_TIMEOUT = 60.0
 RESPAWN_RETRY_S = 1.0
@@ -53,8 +60,8 @@ class _Child:
         self.pending: deque[_Task] = deque()
         self.deadline: Any = None  # the timer of the task it is running
         self.timed_out: _Task | None = None
-        self.proc = subprocess.Popen([sys.executable, "-m", "workbench.server.execution.pool_worker"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.proc = subprocess.Popen([sys.executable, "-c", WORKER_ENTRY], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE)
         try:
             with gevent.Timeout(STARTUP_TIMEOUT, ServerUnavailable(
                     f"a worker process did not start within {STARTUP_TIMEOUT:g} s; the server cannot run chains")):

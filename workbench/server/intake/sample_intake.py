@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 
-from workbench.exceptions import BadArgument, SampleTooLarge
+from workbench.exceptions import BadArgument, SampleTooLarge, UnknownMD5
 from workbench.server.data_store.base import DataStore
 from workbench.server.intake.type_tagger import TYPE_TAGS, guess_type_tag
 
 MD5_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+PREFIX_PATTERN = re.compile(r"^[0-9a-f]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -18,6 +19,26 @@ def check_md5(md5: object) -> str:
     if not isinstance(md5, str) or not MD5_PATTERN.match(md5.lower()):
         raise BadArgument(f"bad md5 {md5!r}: expected 32 hex digits, as returned by store_sample")
     return md5.lower()
+
+
+MIN_PREFIX = 6
+
+
+def resolve_md5(store: DataStore, md5: object) -> str:
+    """A full md5 for ``md5`` or a unique prefix of it (6+ hex digits, as the original Workbench took).
+
+    A full md5 is returned as it is (lowercased) without a store read; a prefix is looked up (an index range)."""
+    if isinstance(md5, str) and MIN_PREFIX <= len(md5) < 32 and PREFIX_PATTERN.match(md5.lower()):
+        prefix = md5.lower()
+        found = store.md5s_with_prefix(prefix, 11)
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise UnknownMD5(f"no stored sample's md5 starts with {prefix!r}; store it first with store_sample")
+        more = " (and more)" if len(found) > 10 else ""
+        raise BadArgument(f"md5 prefix {prefix!r} is ambiguous: it starts {', '.join(found[:10])}{more}; "
+                          "give more digits")
+    return check_md5(md5)
 
 
 def check_size(length: int, max_bytes: int) -> None:

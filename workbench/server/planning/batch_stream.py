@@ -150,6 +150,7 @@ def _produce(front: WorkFront, worker: str, subkeys: list[str] | None, md5s: Ite
         except WorkbenchError as exc:
             queue.put([error_record(md5, worker, exc)])
 
+    groups = gevent.pool.Pool(front.group.in_flight if front.group is not None else 1)
     try:
         while chunk := list(islice(md5s, STREAM_CHUNK)):
             try:
@@ -160,13 +161,34 @@ def _produce(front: WorkFront, worker: str, subkeys: list[str] | None, md5s: Ite
             if hits:
                 front.counters["cache_hits"] += len(hits)
                 queue.put([result(md5, hits[md5]) for md5 in chunk if md5 in hits])
-            for md5 in chunk:
-                if md5 not in hits:
-                    pool.spawn(one, md5, checked)  # waits while max_in_flight chains are running
+            cold = [md5 for md5 in chunk if md5 not in hits]
+            if front.group is not None and len(cold) > 1:
+                _spread(front, worker, cold, result, queue, groups)
+                continue
+            for md5 in cold:
+                pool.spawn(one, md5, checked)  # waits while max_in_flight chains are running
         pool.join()
+        groups.join()
     except gevent.GreenletExit:
+        groups.kill(block=False)
         return  # closed by the consumer: nobody waits for the end
     except Exception as exc:  # e.g. the store failing: the stream ends with this error, not silently short
         queue.put(exc)
         return
     queue.put(_DONE)
+
+
+def _spread(front: WorkFront, worker: str, cold: list[str], result: Any, queue: gevent.queue.Queue,
+            groups: gevent.pool.Pool) -> None:
+    """Send ``cold`` md5s to the group's servers a chunk at a time; each chunk's results are queued once."""
+    size = front.group.chunk_size
+
+    def chunk_of(md5s: list[str]) -> None:
+        timeout = front.planner.shape(worker, None).timeout if not front.planner.needs_type_tag(worker) else 600.0
+        answers = front.group.compute(worker, md5s, timeout)
+        if answers is None:  # no server of the group answered: compute them here
+            answers = front.compute_here(worker, md5s)
+        queue.put([answer if answer.get("error") else result(answer["md5"], answer[worker]) for answer in answers])
+
+    for start in range(0, len(cold), size):
+        groups.spawn(chunk_of, cold[start:start + size])  # waits while in_flight chunks are out

@@ -10,14 +10,20 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from workbench.exceptions import UnknownMD5
+import gevent.pool
+
+from workbench.exceptions import UnknownMD5, WorkbenchError
 from workbench.server.data_store.base import DataStore
 from workbench.server.execution.executor import Executor
-from workbench.server.planning.batch_stream import ResultStream, select_subkeys
+from workbench.server.planning.batch_stream import ResultStream, error_record, select_subkeys
 from workbench.server.planning.chain_plan import ChainPlan, ChainPlanner
 from workbench.server.planning.plugin_manager import PluginManager
+
+if TYPE_CHECKING:
+    from workbench.server.group.group_batch import GroupRunner
+    from workbench.server.group.leases import ChainLeases
 
 
 class WorkFront:
@@ -31,6 +37,8 @@ class WorkFront:
         self.stream_linger = stream_linger
         self.counters: Counter = Counter()
         self.workers_run: Counter = Counter()
+        self.leases: ChainLeases | None = None  # set in a group: one server computes each cold chain
+        self.group: GroupRunner | None = None  # set in a group: batches spread over every server
 
     def run(self, plan: ChainPlan) -> dict[str, Any]:
         """The requested output of ``plan``: its stored output when nothing is to run, else the executor's."""
@@ -38,6 +46,17 @@ class WorkFront:
             self.counters["cache_hits"] += 1
             return plan.output
         plan.check_runnable()
+        top = plan.steps[-1].shape
+        if self.leases is None or not top.cacheable:
+            return self._execute(plan)
+        output, found = self.leases.run_once(self.leases.key(plan.md5, plan.worker, top.chain_version),
+                                             lambda: self._execute(plan), lambda: self._stored(plan), plan.timeout)
+        if found is not None:
+            self.counters["lease_waits"] += 1
+            return found
+        return output
+
+    def _execute(self, plan: ChainPlan) -> dict[str, Any]:
         ran = True
         try:
             result = self.executor.run(plan)
@@ -50,12 +69,34 @@ class WorkFront:
         self.workers_run.update(result.ran)
         return result.output
 
+    def _stored(self, plan: ChainPlan) -> dict[str, Any] | None:
+        """The top worker's output if a valid one is stored now (another server computed it)."""
+        doc = self.store.get_output(plan.md5, plan.worker)
+        return doc["output"] if doc and doc["chain_version"] == plan.steps[-1].shape.chain_version else None
+
     def work(self, worker: str, md5: str, subkeys: list[str] | None = None) -> dict[str, Any]:
         """``{'md5': md5, worker: output}``, served from the store when valid, else computed."""
         output = self.run(self.planner.plan(worker, md5))
         if subkeys:
             output = select_subkeys(worker, output, subkeys)
         return {"md5": md5, worker: output}
+
+    def compute_here(self, worker: str, md5s: list[str]) -> list[dict[str, Any]]:
+        """Results for a chunk of a group batch, computed by this server (never spread further), in order."""
+        self.plugins.get(worker)
+        results: list[dict[str, Any]] = [{} for _ in md5s]
+
+        def one(index: int, md5: str) -> None:
+            try:
+                results[index] = self.work(worker, md5)
+            except WorkbenchError as exc:
+                results[index] = error_record(md5, worker, exc)
+
+        pool = gevent.pool.Pool(self.max_in_flight)
+        for index, md5 in enumerate(md5s):
+            pool.spawn(one, index, md5)
+        pool.join()
+        return results
 
     def run_afresh(self, worker: str, md5: str) -> dict[str, Any]:
         """Run every step of the chain again, cached or not (``test_worker``): the output."""

@@ -168,3 +168,13 @@ def make_key_pair(folder: str | os.PathLike, name: str) -> tuple[Path, Path]:
         os.umask(umask)
     os.chmod(made_public, 0o644)
     return Path(made_public), Path(made_secret)
+
+
+def server_as_client_options(config: Config) -> dict[int, Any] | None:
+    """CURVE options for a server calling its own group through the balancer: it presents the group's server
+    key pair as its client key (authorize ``server.key`` in the keys folder), None without CURVE."""
+    secret = config.path_setting("server", "curve_secret_key")
+    if not secret:
+        return None
+    public, secret_key = load_key_pair(secret, "[server] curve_secret_key")
+    return {zmq.CURVE_SERVERKEY: public, zmq.CURVE_PUBLICKEY: public, zmq.CURVE_SECRETKEY: secret_key}

@@ -41,15 +41,32 @@ def index_document(commands: dict[str, Any], workers: dict[str, LoadedWorker]) -
                         for n, w in sorted(workers.items())]}
 
 
+BASIC = """Getting started (each line is one call on a connected client, e.g. zerorpc.Client().connect(...)):
+  md5 = workbench.store_sample(open('calc.exe', 'rb').read(), 'calc.exe', 'unknown')   # type guessed
+  workbench.work_request('view', md5)               # the summary view; any worker by name, cached after once
+  workbench.work_request('meta', md5[:6], ['file_type', 'sha256'])   # md5 prefixes and subkeys work
+  for row in workbench.batch_work_request('meta', {'type_tag': 'exe'}): ...   # a stream over many samples
+  workbench.help('commands'), workbench.help('workers'), workbench.help('NAME')   # more help
+From a shell: `workbench upload FILE`, `workbench work view MD5`, `workbench help`."""
+
+
+TOPICS = ("basic", "commands", "workers")
+
+
 def help_document(topic: str | None, commands: dict[str, Any], workers: dict[str, LoadedWorker]) -> dict[str, Any]:
-    """The document for a topic: a command, a worker, or (no topic) the index."""
+    """The document for a topic: 'basic', 'commands', 'workers', a command, a worker, or (no topic) the index."""
     if topic is None or topic in ("", "workbench"):
         return index_document(commands, workers)
+    if topic == "basic":
+        return {"kind": "basic", "topic": "basic", "doc": BASIC}
+    if topic in ("commands", "workers"):
+        index = index_document(commands, workers)
+        return {"kind": topic, "topic": topic, topic: index[topic]}
     if topic in commands:
         return command_document(topic, commands[topic])
     if topic in workers:
         return worker_document(workers[topic])
-    close = difflib.get_close_matches(str(topic), [*commands, *workers], n=3)
+    close = difflib.get_close_matches(str(topic), [*TOPICS, *commands, *workers], n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise BadArgument(f"no help topic {topic!r}.{hint} help() lists every command and worker")
 

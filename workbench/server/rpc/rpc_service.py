@@ -138,6 +138,26 @@ class WorkbenchRPC:
         """Help on a command or worker; with no topic, a list of all of them."""
         return help_text(topic, self._commands(), self._wb.plugins)
 
+    def help_basic(self) -> str:
+        """Getting started: the first calls to make (the original's name for help('basic'))."""
+        return self.help("basic")
+
+    def help_commands(self) -> str:
+        """Every command with its summary (the original's name for help('commands'))."""
+        return self.help("commands")
+
+    def help_command(self, command: str) -> str:
+        """Help on one command: its signature and docstring."""
+        return self.help(command)
+
+    def help_workers(self) -> str:
+        """Every worker with its summary (the original's name for help('workers'))."""
+        return self.help("workers")
+
+    def help_worker(self, worker: str) -> str:
+        """Help on one worker: what it needs, what it applies to, what it returns."""
+        return self.help(worker)
+
     def explain(self, worker_name: str, md5: str) -> dict:
         """The chain plan for a sample: for each worker, cached, stale (and why), not applicable or to run."""
         return self._wb.explain(worker_name, md5)
@@ -173,6 +193,10 @@ class WorkbenchRPC:
     def get_graph(self, kwargs: dict | None = None) -> dict:
         """The property graph as networkx node-link JSON; kwargs ``labels``/``rels`` filter it."""
         return self._wb.get_graph(kwargs)
+
+    def group_compute(self, worker_name: str, md5_list: list) -> list:
+        """Internal to a group: compute a chunk of another server's batch here (results in md5_list order)."""
+        return self._wb.group_compute(worker_name, md5_list)
 
     def version(self) -> str:
         """The server's Workbench version."""

@@ -1,0 +1,1 @@
+"""Several stateless servers over one store: health for the load balancer, leases, batches spread over the group."""
