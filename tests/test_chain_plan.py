@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import textwrap
 import time
 from collections import Counter
@@ -15,16 +14,14 @@ from pathlib import Path
 import gevent
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "reliability"))
-from reliability_support import failing_worker, plan_for, write_worker  # noqa: E402
-
-from workbench.exceptions import ServerUnavailable, StoreError, WorkerFailed, WorkerTimeout  # noqa: E402
-from workbench.server.execution.process_pool import ProcessPool  # noqa: E402
-from workbench.server.intake.sample_intake import store_bytes  # noqa: E402
-from workbench.server.planning import chain_plan  # noqa: E402
-from workbench.server.planning.chain_plan import ChainPlan  # noqa: E402
-from workbench.server.planning.plugin_manager import LoadedWorker  # noqa: E402
-from workbench.testing import make_config, make_workbench, require_data  # noqa: E402
+from workbench.exceptions import ServerUnavailable, StoreError, WorkerFailed, WorkerTimeout
+from workbench.server.data_store import open_store
+from workbench.server.execution.process_pool import ProcessPool
+from workbench.server.intake.sample_intake import store_bytes
+from workbench.server.planning import chain_plan
+from workbench.server.planning.chain_plan import ChainPlan
+from workbench.server.planning.plugin_manager import LoadedWorker
+from workbench.testing import make_config, make_workbench, plan_for, require_data
 
 
 def plugin(folder: Path, name: str, body: str, deps: list[str], extra: str = "") -> Path:
@@ -205,11 +202,9 @@ def test_the_local_executor_honours_worker_timeouts(workbench) -> None:
 @pytest.fixture
 def pool_setup(tmp_path: Path) -> Iterator[tuple[dict, str]]:
     folder = tmp_path / "plugins"
-    write_worker(folder, "hungry", failing_worker("Hungry", "raise MemoryError()", "", 10))
-    write_worker(folder, "slowish", failing_worker("Slowish", "time.sleep(2)", "import time", 30))
+    plugin(folder, "hungry", "raise MemoryError()", ["sample"])
+    plugin(folder, "slowish", 'import time; time.sleep(2); return {"done": True}', ["sample"])
     uri = f"sqlite:///{tmp_path}/workbench.db"
-    from workbench.server.data_store import open_store
-
     store = open_store(uri)
     md5 = store_bytes(store, b"pool plan", "p.txt", "", 0)
     store.close()

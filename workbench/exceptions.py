@@ -53,7 +53,7 @@ class WorkerTimeout(WorkerFailed):
 
 
 class WorkerCrashed(WorkerFailed):
-    """The process running a worker died (segfault, os._exit) or ran out of memory."""
+    """The process running a worker died (segfault, os._exit, killed); out of memory is a WorkerFailed."""
 
     kind = "crashed"
 

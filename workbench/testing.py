@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import Config, load_config
+from workbench.server.data_store import open_store
+from workbench.server.planning.chain_plan import ChainPlan, ChainPlanner
 from workbench.server.planning.plugin_manager import PluginManager
 from workbench.server.workbench import Workbench
 
@@ -72,3 +74,23 @@ def run_worker(name: str, data: bytes | str | Path, *, filename: str | None = No
             return workbench.work_request(name, md5)[name]
         finally:
             workbench.close()
+
+
+_pool_plugins: dict[str, PluginManager] = {}
+
+
+def plan_for(init: dict[str, Any], worker: str, md5: str, timeout: float) -> ChainPlan:
+    """The front's chain plan for ``worker`` on ``md5`` with the pool's settings ``init``, its time budget set
+    to ``timeout``: what a ProcessPool runs."""
+    key = repr(init["plugin_dirs"])
+    plugins = _pool_plugins.get(key)
+    if plugins is None:
+        plugins = _pool_plugins[key] = PluginManager(init["plugin_dirs"])
+    plugins.refresh()
+    store = open_store(init["datastore"])
+    try:
+        plan = ChainPlanner(store, plugins, 60.0).plan(worker, md5)
+    finally:
+        store.close()
+    plan.timeout = timeout
+    return plan

@@ -96,26 +96,3 @@ def fuzz_seeds() -> dict[str, list[bytes]]:
                                                       ("json", "log", "bro") else data)
     return seeds
 
-
-_planners: dict[str, object] = {}
-
-
-def plan_for(init: dict, worker: str, md5: str, timeout: float):  # noqa: ANN201 - a ChainPlan
-    """The front's chain plan for ``worker`` on ``md5`` with the pool's settings ``init``, its time budget set
-    to ``timeout``: what a ProcessPool runs."""
-    from workbench.server.data_store import open_store
-    from workbench.server.planning.chain_plan import ChainPlanner
-    from workbench.server.planning.plugin_manager import PluginManager
-
-    key = repr(init["plugin_dirs"])
-    plugins = _planners.get(key)
-    if plugins is None:
-        plugins = _planners[key] = PluginManager(init["plugin_dirs"])
-    plugins.refresh()
-    store = open_store(init["datastore"])
-    try:
-        plan = ChainPlanner(store, plugins, 60.0).plan(worker, md5)
-    finally:
-        store.close()
-    plan.timeout = timeout
-    return plan

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import gevent
 import pytest
-from reliability_support import failing_worker, plan_for, write_worker
+from reliability_support import failing_worker, write_worker
 
 from workbench.exceptions import WorkerCrashed, WorkerTimeout
 from workbench.server.data_store.sqlite_store import SqliteStore
 from workbench.server.execution.process_pool import ProcessPool
 from workbench.server.intake.sample_intake import store_bytes
-from workbench.testing import make_config
+from workbench.testing import make_config, plan_for
 
 LOGGED = '''
 class Logged:

@@ -12,13 +12,13 @@ import gevent
 import pytest
 import zerorpc
 from conftest import RunningServer, start_server
-from reliability_support import failing_worker, plan_for, write_worker
+from reliability_support import failing_worker, write_worker
 
 from workbench.config import DEFAULTS, load_config
 from workbench.server.data_store.sqlite_store import SqliteStore
 from workbench.server.execution.process_pool import ProcessPool
 from workbench.server.intake.sample_intake import store_bytes
-from workbench.testing import make_config
+from workbench.testing import make_config, plan_for
 
 PROCS = 2
 SERVER_WORKER_TIMEOUT = 2  # [server] worker_timeout for this server; fixture workers mostly declare 1

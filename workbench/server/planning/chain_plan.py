@@ -99,7 +99,7 @@ class ChainPlan:
     generation: int
     sample: dict[str, Any] | None = None
     output: dict[str, Any] | None = None
-    _by_name: dict[str, Step] = field(default_factory=dict, repr=False)
+    _by_name: dict[str, Step] | None = field(default=None, repr=False)
 
     @property
     def to_run(self) -> list[str]:
@@ -108,7 +108,7 @@ class ChainPlan:
 
     def step(self, name: str) -> Step:
         """The step of worker ``name``."""
-        if not self._by_name:
+        if self._by_name is None:
             self._by_name = {s.worker: s for s in self.steps}
         return self._by_name[name]
 
@@ -173,6 +173,9 @@ class ChainPlanner:
     def needs_type_tag(self, worker: str) -> bool:
         """Whether some worker of the chain dispatches on the sample's type_tag (then the shape depends on it)."""
         self._current()
+        return self._needs_type_tag(worker)
+
+    def _needs_type_tag(self, worker: str) -> bool:
         found = self._dispatches.get(worker)
         if found is None:
             found = self._dispatches[worker] = any(self.plugins.get(w).dispatch for w in self.plugins.closure(worker))
@@ -184,6 +187,9 @@ class ChainPlanner:
         The closure is walked once (dependencies first, so a step's own closure is the union of its
         dependencies'), every worker's version read once per generation, every step's chain version hashed once."""
         self._current()
+        return self._shape(worker, type_tag)
+
+    def _shape(self, worker: str, type_tag: str | None) -> ChainShape:
         shape = self._shapes.get((worker, type_tag))
         if shape is not None:
             return shape
@@ -227,9 +233,10 @@ class ChainPlanner:
         query for the chain's stored versions. ``every_step`` judges every step even when the top is cached
         (``explain``); ``run_all`` marks every step to run (``test_worker``); ``top_missed`` says the caller's
         batch query found no valid stored output of the top worker already (no second look)."""
-        dispatches = self.needs_type_tag(worker)
+        self._current()
+        dispatches = self._needs_type_tag(worker)
         sample = self._sample(md5) if dispatches or every_step or run_all else None
-        shape = self.shape(worker, sample["type_tag"] if dispatches else None)
+        shape = self._shape(worker, sample["type_tag"] if dispatches else None)
         top = shape.steps[-1]
         if top.cacheable and not (run_all or every_step or top_missed):
             doc = self.store.get_output(md5, worker)
