@@ -99,16 +99,75 @@ def batch_results(client: zerorpc.Client, worker: str, batch_size: int | None = 
 
 
 def upload_file(client: zerorpc.Client, path: Path, type_tag: str = "", chunk_bytes: int = CHUNK_BYTES) -> str:
-    """Store a file unless the server has it already (asked by md5 before any bytes are sent)."""
-    data = path.read_bytes()
-    md5 = hashlib.md5(data).hexdigest()
-    if client.has_sample(md5):
-        return md5
-    if len(data) <= chunk_bytes:
-        return client.store_sample(data, path.name, type_tag)
-    chunks = [client.store_sample(data[i:i + chunk_bytes], f"{path.name}.part{i // chunk_bytes}", "chunk")
-              for i in range(0, len(data), chunk_bytes)]
-    return client.combine_samples(chunks, path.name, type_tag)
+    """Store a file unless the server has it already (asked by md5 before any bytes are sent); its md5.
+
+    A file up to ``chunk_bytes`` goes in one store_sample; a bigger one in parts (upload_parts), so memory stays
+    at about two parts whatever its size. An explicit ``type_tag`` corrects the tag of a sample already stored.
+    """
+    if path.stat().st_size <= chunk_bytes:
+        data = path.read_bytes()
+        md5 = hashlib.md5(data).hexdigest()
+        if not client.has_sample(md5):
+            return warn_if_empty(client.store_sample(data, path.name, type_tag), path, len(data))
+    else:
+        md5 = file_md5(path, chunk_bytes)
+        if not client.has_sample(md5):
+            stored = upload_parts(client, path, type_tag, chunk_bytes)
+            if stored != md5:
+                raise ValueError(f"the server stored {path} as md5 {stored}, the file's md5 is {md5}: "
+                                 "the file changed during the upload; upload it again")
+            return md5
+    if type_tag:
+        client.set_type_tag(md5, type_tag)
+    return md5
+
+
+def warn_if_empty(md5: str, path: Path, length: int) -> str:
+    """Say on stderr that an empty file was stored (legal, but rarely what was meant); return the md5."""
+    if length == 0:
+        print(f"warning: {path} is empty (0 bytes); stored as sample {md5} of type 'data'", file=sys.stderr)
+    return md5
+
+
+def file_md5(path: Path, block_bytes: int = CHUNK_BYTES) -> str:
+    """A file's md5, read ``block_bytes`` at a time."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        while block := handle.read(block_bytes):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def upload_parts(client: zerorpc.Client, path: Path, type_tag: str = "", chunk_bytes: int = CHUNK_BYTES,
+                 progress: Callable[[int], Any] | None = None) -> str:
+    """Upload a file as one sample in parts (upload_start/upload_part/upload_finish); return the md5 the server
+    stored. The server appends and hashes each part as it arrives, with the next one already on the wire; an
+    error or Ctrl-C drops the upload on the server."""
+    upload_id = client.upload_start(path.name, type_tag)
+    pending = None  # the part in flight: read the next one while the server writes this one
+    offset = 0
+    try:
+        with open(path, "rb") as handle:
+            while data := handle.read(chunk_bytes):
+                sent = client.upload_part(upload_id, offset, data, **{"async": True})
+                if pending is not None:
+                    pending.get()
+                pending, offset = sent, offset + len(data)
+                if progress:
+                    progress(len(data))
+        if pending is not None:
+            pending.get()
+    except BaseException:
+        _drop_upload(client, upload_id)
+        raise
+    return client.upload_finish(upload_id)
+
+
+def _drop_upload(client: zerorpc.Client, upload_id: str) -> None:
+    try:
+        client.upload_abort(upload_id, timeout=2)
+    except (zerorpc.RemoteError, zerorpc.TimeoutExpired, zerorpc.LostRemote):
+        pass  # the server forgets abandoned uploads after an idle hour anyway
 
 
 def print_json(value: Any) -> None:
