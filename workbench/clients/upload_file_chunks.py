@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - started
     info = client.get_sample_info(md5)
     row = {"md5": md5, "local_md5": local_md5, "match": md5 == local_md5, "length": info["length"],
-           "type_tag": info["type_tag"], "chunks": len(parts), "chunk_mb": args.chunk_mb, "already_stored": already,
+           "type_tag": info["type_tag"], "chunks": parts, "chunk_mb": args.chunk_mb, "already_stored": already,
            "seconds": round(seconds, 3), "mb_per_s": round(size / 2**20 / seconds, 1) if seconds and parts else None}
     if args.json:
         print_json(row)
