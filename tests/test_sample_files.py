@@ -302,3 +302,13 @@ def test_an_empty_sample_is_stored_with_a_warning_in_the_server_log(tmp_path: Pa
         assert "stored an empty (0-byte) sample d41d8cd98f00b204e9800998ecf8427e named 'empty.txt'" in caplog.text
     finally:
         workbench.close()
+
+
+def test_storing_bytes_as_a_chunk_never_retags_a_sample_stored_in_its_own_right(tmp_path: Path) -> None:
+    workbench = make_workbench(tmp_path)
+    try:
+        md5 = workbench.store_sample(b"%PDF-1.4 tiny", "real.pdf", "pdf")
+        assert workbench.store_sample(b"%PDF-1.4 tiny", "x.part0", "chunk") == md5
+        assert workbench.get_sample_info(md5)["type_tag"] == "pdf"
+    finally:
+        workbench.close()

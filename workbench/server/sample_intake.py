@@ -13,6 +13,7 @@ from workbench.server.type_tagger import TYPE_TAGS, guess_type_tag
 MD5_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 log = logging.getLogger(__name__)
+CHUNK_TAG = "chunk"
 
 
 def check_md5(md5: object) -> str:
@@ -67,8 +68,10 @@ def check_type_tag(type_tag: object) -> None:
 
 
 def correct_type_tag(store: DataStore, md5: str, type_tag: str) -> None:
-    """An explicit type_tag on a stored sample wins (a re-upload fixes a wrong tag); its old outputs go."""
-    if store.set_type_tag(md5, type_tag):
+    """An explicit type_tag on a stored sample wins (a re-upload fixes a wrong tag); its old outputs go.
+
+    Except ``chunk``: it marks an upload part, not a type, so a sample stored in its own right keeps its tag."""
+    if type_tag != CHUNK_TAG and store.set_type_tag(md5, type_tag):
         log.info("sample %s: type_tag set to %r by an explicit re-upload; its stored outputs were dropped",
                  md5, type_tag)
 
