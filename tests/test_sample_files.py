@@ -240,7 +240,7 @@ def test_an_upload_refuses_a_part_out_of_order_and_a_sample_too_large(tmp_path: 
         workbench.upload_part(upload, 0, b"a" * 10)
         with pytest.raises(BadArgument, match="part at offset 5 but 10 bytes are stored; send the parts in order"):
             workbench.upload_part(upload, 5, b"b")
-        workbench.max_bytes = workbench.uploads.max_bytes = 15
+        workbench.max_bytes = 15
         with pytest.raises(SampleTooLarge, match="larger than max_sample_size_mb"):
             workbench.upload_part(upload, 10, b"c" * 10)
         with pytest.raises(BadArgument, match="no upload"):

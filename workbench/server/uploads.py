@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,8 @@ class Upload:
 class Uploads:
     """The upload sessions of one server process over one store."""
 
-    def __init__(self, store: DataStore, max_bytes: int) -> None:
-        self.store, self.max_bytes = store, max_bytes
+    def __init__(self, store: DataStore, max_bytes: Callable[[], int]) -> None:
+        self.store, self.max_bytes = store, max_bytes  # read at each check: the server's limit may change
         self.open: dict[str, Upload] = {}
 
     def start(self, filename: str, type_tag: str = "") -> str:
@@ -70,7 +71,7 @@ class Uploads:
             raise BadArgument(f"upload {upload_id}: part at offset {offset!r} but {upload.length} bytes are "
                               "stored; send the parts in order, each once (start again if one was lost)")
         try:
-            check_size(upload.length + len(data), self.max_bytes)
+            check_size(upload.length + len(data), self.max_bytes())
         except SampleTooLarge:
             self.abort(upload_id)
             raise
@@ -115,7 +116,7 @@ class Uploads:
 
     def combine(self, infos: list[dict[str, Any]], filename: str) -> tuple[Path, str]:
         """The stored parts' bytes streamed into one spool file: (its path, its md5)."""
-        check_size(sum(i["length"] for i in infos), self.max_bytes)
+        check_size(sum(i["length"] for i in infos), self.max_bytes())
         out = self.store.spool_dir() / f"combine-{secrets.token_hex(16)}"
         digest = hashlib.md5()
         with open(out, "wb") as sink:

@@ -71,7 +71,7 @@ class Workbench:
                 prefetch=config.get("server", "prefetch"))
         self.work = WorkDispatcher(self.store, self.plugins, executor, timeout, max(4, 2 * self.procs),
                                    config.get("server", "stream_linger_ms") / 1000)
-        self.uploads = Uploads(self.store, self.max_bytes)
+        self.uploads = Uploads(self.store, lambda: self.max_bytes)
         self.started = time.time()
 
     def close(self) -> None:
