@@ -61,6 +61,11 @@ class TestContractAdditions:
         with pytest.raises(UnknownMD5, match="no sample with md5"):
             store.set_type_tag("0" * 32, "exe")
 
+    def test_type_tag_counts_count_samples_per_type_tag(self, store: DataStore) -> None:
+        assert store.type_tag_counts() == {}
+        put(store, b"one", type_tag="exe"), put(store, b"two", type_tag="exe"), put(store, b"three", type_tag="pdf")
+        assert store.type_tag_counts() == {"exe": 2, "pdf": 1}
+
     def test_an_empty_sample_round_trips(self, store: DataStore) -> None:
         md5 = put(store, b"", "empty.bin")
         assert md5 == "d41d8cd98f00b204e9800998ecf8427e"

@@ -124,6 +124,10 @@ class WorkbenchRPC:
         """Every tag in use, with how many samples carry it."""
         return self._wb.get_all_tags()
 
+    def get_type_tags(self) -> dict:
+        """Every type_tag in use, with how many samples have it."""
+        return self._wb.get_type_tags()
+
     def get_children(self, md5: str) -> list:
         """md5s of samples extracted from this one (archive members, files carried over HTTP)."""
         return self._wb.get_children(md5)
@@ -199,6 +203,9 @@ class ApiServer(LimitedServer):
 
     def _print_traceback(self, protocol_v1: bool, exc_infos: list) -> tuple:
         exc_type, exc_value, _ = exc_infos
+        if isinstance(exc_value, zerorpc.LostRemote):  # a client left mid-call (Ctrl-C, closed): routine, one line
+            log.info("client went away: %s", exc_value)
+            return (repr(exc_value),) if protocol_v1 else (exc_type.__name__, str(exc_value), None)
         if not isinstance(exc_value, WorkbenchError):
             return super()._print_traceback(protocol_v1, exc_infos)
         log.info("refused: %s: %s", exc_type.__name__, exc_value)

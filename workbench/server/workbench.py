@@ -232,6 +232,10 @@ class Workbench:
         """Every tag in use with its sample count."""
         return self.store.get_all_tags()
 
+    def get_type_tags(self) -> dict[str, int]:
+        """Every type_tag in use, with how many samples have it."""
+        return self.store.type_tag_counts()
+
     def get_children(self, md5: str) -> list[str]:
         """Samples extracted from this one (zip members, files carried over HTTP)."""
         return self.store.get_children(self._info(md5)["md5"])

@@ -68,6 +68,10 @@ class DataStore(ABC):
         """md5s of stored samples, oldest first, optionally only one type_tag and/or carrying all ``tags``."""
 
     @abstractmethod
+    def type_tag_counts(self) -> dict[str, int]:
+        """Every type_tag in use with its number of samples."""
+
+    @abstractmethod
     def count_samples(self) -> int:
         """How many samples are stored."""
 

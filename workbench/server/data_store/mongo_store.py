@@ -190,6 +190,10 @@ class MongoStore(DataStore):
         cursor = self._db.samples.find(query, {"_id": 1}).sort([("import_time", 1), ("file_id", 1)])
         return (doc["_id"] for doc in cursor)
 
+    def type_tag_counts(self) -> dict[str, int]:
+        rows = self._db.samples.aggregate([{"$group": {"_id": "$type_tag", "n": {"$sum": 1}}}])
+        return {row["_id"]: int(row["n"]) for row in sorted(rows, key=lambda r: r["_id"])}
+
     def count_samples(self) -> int:
         return self._db.samples.count_documents({})
 

@@ -170,6 +170,10 @@ class SqliteStore(DataStore):
         rows = self._db.execute(sql + " ORDER BY rowid", args).fetchall()
         return (row[0] for row in rows)
 
+    def type_tag_counts(self) -> dict[str, int]:
+        sql = "SELECT type_tag, COUNT(*) FROM samples GROUP BY type_tag ORDER BY type_tag"
+        return dict(self._db.execute(sql).fetchall())
+
     def count_samples(self) -> int:
         return self._one("SELECT COUNT(*) FROM samples")[0]
 
