@@ -1,8 +1,10 @@
 """Ingest speed: store_sample MB/s over the shared sample folders, and a 50 MB file uploaded in chunks.
 
 Files are read into memory first (no disk reads timed). Workbench: ``store_sample`` for every file of the
-sample folders (the server hashes, guesses the type with libmagic and writes sqlite), and
-``client_helper.upload_file`` for a 50 MB file of random bytes (8 MiB chunks, then ``combine_samples``).
+sample folders (the server hashes, guesses the type with libmagic, writes the sample file and its sqlite row),
+and ``client_helper.upload_file`` for a 50 MB file of random bytes (md5 of the file first for has_sample, then
+8 MiB parts through upload_start/upload_part/upload_finish, the next part on the wire while the server appends
+and hashes the last).
 Baseline in the same run, rounds alternating: the same bytes sent to a bare zerorpc server that drops them.
 The store is emptied (clear_db) before each Workbench round, so every store writes.
 
@@ -81,7 +83,7 @@ def main() -> None:
         (f"store_sample, every sample-folder file ({len(files)} files)", f"{med['folders']:.1f}",
          f"{med['folders'] / med['bare_folders']:.2f}x"),
         ("  bare zerorpc put() of the same files", f"{med['bare_folders']:.1f}", "baseline"),
-        (f"upload_file, {len(big) // 2**20} MB in {len(chunks)} chunks + combine_samples", f"{med['big']:.1f}",
+        (f"upload_file, {len(big) // 2**20} MB in {len(chunks)} parts (md5 first)", f"{med['big']:.1f}",
          f"{med['big'] / med['bare_big']:.2f}x"),
         ("  bare zerorpc put() of the same chunks", f"{med['bare_big']:.1f}", "baseline"),
     ])

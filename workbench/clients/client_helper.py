@@ -127,23 +127,20 @@ def batch_results(client: zerorpc.Client, worker: str, batch_size: int | None = 
 def upload_file(client: zerorpc.Client, path: Path, type_tag: str = "", chunk_bytes: int = CHUNK_BYTES) -> str:
     """Store a file unless the server has it already (asked by md5 before any bytes are sent); its md5.
 
-    A file up to ``chunk_bytes`` goes in one store_sample; a bigger one in parts (upload_parts), so memory stays
-    at about two parts whatever its size. An explicit ``type_tag`` corrects the tag of a sample already stored.
+    The file is read once into memory (upload_file_chunks keeps memory at two parts instead); up to
+    ``chunk_bytes`` it goes in one store_sample, a bigger one in parts (upload_parts). An explicit ``type_tag``
+    corrects the tag of a sample already stored.
     """
-    if path.stat().st_size <= chunk_bytes:
-        data = path.read_bytes()
-        md5 = hashlib.md5(data).hexdigest()
-        if not client.has_sample(md5):
+    data = path.read_bytes()
+    md5 = hashlib.md5(data).hexdigest()
+    if not client.has_sample(md5):
+        if len(data) <= chunk_bytes:
             return warn_if_empty(client.store_sample(data, path.name, type_tag), path, len(data))
-    else:
-        md5 = file_md5(path, chunk_bytes)
-        if not client.has_sample(md5):
-            stored = upload_parts(client, path, type_tag, chunk_bytes)
-            if stored != md5:
-                raise ValueError(f"the server stored {path} as md5 {stored}, the file's md5 is {md5}: "
-                                 "the file changed during the upload; upload it again")
-            return md5
-    if type_tag:
+        stored = upload_parts(client, path, type_tag, chunk_bytes, data=data)
+        if stored != md5:
+            raise ValueError(f"the server stored {path} as md5 {stored}, the file's md5 is {md5}: "
+                             "the file changed during the upload; upload it again")
+    elif type_tag:
         client.set_type_tag(md5, type_tag)
     return md5
 
@@ -165,28 +162,37 @@ def file_md5(path: Path, block_bytes: int = CHUNK_BYTES) -> str:
 
 
 def upload_parts(client: zerorpc.Client, path: Path, type_tag: str = "", chunk_bytes: int = CHUNK_BYTES,
-                 progress: Callable[[int], Any] | None = None) -> str:
-    """Upload a file as one sample in parts (upload_start/upload_part/upload_finish); return the md5 the server
-    stored. The server appends and hashes each part as it arrives, with the next one already on the wire; an
-    error or Ctrl-C drops the upload on the server."""
+                 progress: Callable[[int], Any] | None = None, data: bytes | None = None) -> str:
+    """Upload a file (or its bytes already read, ``data``) as one sample in parts: upload_start, upload_part,
+    upload_finish; return the md5 the server stored. The server appends and hashes each part as it arrives,
+    with the next one already on the wire; an error or Ctrl-C drops the upload on the server."""
     upload_id = client.upload_start(path.name, type_tag)
     pending = None  # the part in flight: read the next one while the server writes this one
     offset = 0
     try:
-        with open(path, "rb") as handle:
-            while data := handle.read(chunk_bytes):
-                sent = client.upload_part(upload_id, offset, data, **{"async": True})
-                if pending is not None:
-                    pending.get()
-                pending, offset = sent, offset + len(data)
-                if progress:
-                    progress(len(data))
+        for part in _parts(path, chunk_bytes, data):
+            sent = client.upload_part(upload_id, offset, part, **{"async": True})
+            if pending is not None:
+                pending.get()
+            pending, offset = sent, offset + len(part)
+            if progress:
+                progress(len(part))
         if pending is not None:
             pending.get()
     except BaseException:
         _drop_upload(client, upload_id)
         raise
     return client.upload_finish(upload_id)
+
+
+def _parts(path: Path, chunk_bytes: int, data: bytes | None) -> Iterator[bytes]:
+    if data is not None:
+        for start in range(0, len(data), chunk_bytes):
+            yield data[start:start + chunk_bytes]
+        return
+    with open(path, "rb") as handle:
+        while part := handle.read(chunk_bytes):
+            yield part
 
 
 def _drop_upload(client: zerorpc.Client, upload_id: str) -> None:
