@@ -317,3 +317,19 @@ def test_storing_bytes_as_a_chunk_never_retags_a_sample_stored_in_its_own_right(
         assert workbench.get_sample_info(md5)["type_tag"] == "pdf"
     finally:
         workbench.close()
+
+
+def test_uploads_in_progress_are_bounded_and_abort_frees_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.server import uploads
+
+    monkeypatch.setattr(uploads, "MAX_OPEN", 3)
+    workbench = make_workbench(tmp_path)
+    try:
+        started = [workbench.upload_start(f"f{i}.bin") for i in range(3)]
+        with pytest.raises(BadArgument, match="3 uploads are in progress on this server; finish or abort some"):
+            workbench.upload_start("one-too-many.bin")
+        workbench.upload_abort(started[0])
+        assert workbench.upload_start("now-fits.bin")
+        assert len(list(workbench.store.spool_dir().iterdir())) == 3
+    finally:
+        workbench.close()

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 HEAD_BYTES = 1 << 20  # what the type guess reads
 COPY_BYTES = 1 << 20
 EXPIRE_S = 3600.0
+MAX_OPEN = 256  # uploads in progress per server: each holds a spool file and an md5 state
 
 
 @dataclass
@@ -56,6 +57,9 @@ class Uploads:
         """A new upload's id (expired ones are dropped first)."""
         check_type_tag(type_tag)
         self._expire()
+        if len(self.open) >= MAX_OPEN:
+            raise BadArgument(f"{MAX_OPEN} uploads are in progress on this server; finish or abort some "
+                              "(upload_finish / upload_abort), or retry later (idle ones expire after an hour)")
         upload_id = secrets.token_hex(16)
         path = self.store.spool_dir() / f"upload-{upload_id}"
         path.touch()
