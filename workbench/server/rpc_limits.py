@@ -77,7 +77,7 @@ class LimitedServer(zerorpc.Server):
 
         def too_large(size: int) -> None:
             raise BadArgument(f"request of {size / 2**20:.1f} MB is over max_message_mb "
-                              f"({max_message_bytes // 2**20} MB): upload big files in parts (upload_part, "
+                              f"({max_message_bytes // 2**20} MB): upload big files in chunks (combine_samples, "
                               "as client_helper.upload_file does) or raise [server] max_message_mb")
 
         self._methods[BUSY_METHOD] = rep(refuse)
