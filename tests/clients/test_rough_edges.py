@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -262,3 +263,16 @@ def test_setup_py_shim_reads_the_project_from_pyproject() -> None:
     done = subprocess.run([sys.executable, "setup.py", "--name"], capture_output=True, text=True, timeout=120,
                           cwd=REPO_ROOT)
     assert done.returncode == 0 and done.stdout.strip().splitlines()[-1] == "workbench", done.stderr
+
+
+def test_upload_file_sends_a_big_file_in_parts_that_never_become_samples(wb: zerorpc.Client, tmp_path: Path) -> None:
+    from workbench.clients.client_helper import upload_file
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(1_000_003))
+    before = wb.info()["samples"]
+    md5 = upload_file(wb, big, chunk_bytes=100_000)  # 11 parts, pipelined
+    assert md5 == hashlib.md5(big.read_bytes()).hexdigest()
+    assert wb.get_sample(md5)["sample"]["raw_bytes"] == big.read_bytes()
+    assert wb.info()["samples"] == before + 1 and wb.get_sample_info(md5)["filename"] == "big.bin"
+    assert upload_file(wb, big, "zip", chunk_bytes=100_000) == md5 and wb.get_sample_info(md5)["type_tag"] == "zip"

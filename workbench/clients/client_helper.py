@@ -185,10 +185,11 @@ def upload_parts(client: zerorpc.Client, path: Path, type_tag: str = "", chunk_b
     return client.upload_finish(upload_id)
 
 
-def _parts(path: Path, chunk_bytes: int, data: bytes | None) -> Iterator[bytes]:
-    if data is not None:
+def _parts(path: Path, chunk_bytes: int, data: bytes | None) -> Iterator[bytes | memoryview]:
+    if data is not None:  # views: msgpack sends them as bytes, without a copy per part here
+        view = memoryview(data)
         for start in range(0, len(data), chunk_bytes):
-            yield data[start:start + chunk_bytes]
+            yield view[start:start + chunk_bytes]
         return
     with open(path, "rb") as handle:
         while part := handle.read(chunk_bytes):
