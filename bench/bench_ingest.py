@@ -1,10 +1,13 @@
 """Ingest speed: store_sample MB/s over the shared sample folders, and a 50 MB file uploaded in chunks.
 
 Files are read into memory first (no disk reads timed). Workbench: ``store_sample`` for every file of the
-sample folders (the server hashes, guesses the type with libmagic and writes sqlite), and
-``client_helper.upload_file`` for a 50 MB file of random bytes (8 MiB chunks, then ``combine_samples``).
+sample folders (the server hashes, guesses the type with libmagic, writes the sample file and its sqlite row),
+and ``client_helper.upload_file`` for a 50 MB file of random bytes (md5 of the file first for has_sample, then
+8 MiB parts through upload_start/upload_part/upload_finish, the next part on the wire while the server appends
+and hashes the last).
 Baseline in the same run, rounds alternating: the same bytes sent to a bare zerorpc server that drops them.
-The store is emptied (clear_db) before each Workbench round, so every store writes.
+The store is emptied (clear_db) before each Workbench round, so every store writes. CPU seconds of the server
+process and of this client are printed per phase too: on a loaded machine they move much less than wall time.
 
     python3 bench/bench_ingest.py [--reps 3] [--big-mb 50]
 """
@@ -14,8 +17,19 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Callable
+from typing import Any
 
-from harness import DATA_DIR, machine_line, median, print_rows, start_bare, start_workbench, temp_dir
+from harness import (
+    DATA_DIR,
+    CpuMeter,
+    machine_line,
+    median,
+    print_rows,
+    start_bare,
+    start_workbench,
+    temp_dir,
+)
 
 from workbench.clients.client_helper import CHUNK_BYTES, upload_file
 
@@ -55,24 +69,25 @@ def main() -> None:
     workbench, bare = start_workbench(folder, 1), start_bare(folder)
     wb, raw = workbench.client(), bare.client()
     figures: dict[str, list[float]] = {"folders": [], "bare_folders": [], "big": [], "bare_big": []}
+    cpu: dict[str, list[tuple[float, float]]] = {k: [] for k in figures}  # (server, client) CPU seconds
+
+    def phase(name: str, server: Any, nbytes: int, work: Callable[[], Any]) -> Any:
+        client_cpu = time.process_time()
+        with CpuMeter({"server": [server.proc.pid]}) as meter:
+            started = time.perf_counter()
+            result = work()
+            figures[name].append(mb_per_s(nbytes, time.perf_counter() - started))
+        cpu[name].append((meter.used["server"], time.process_time() - client_cpu))
+        return result
+
     for rep in range(args.reps):
         wb.clear_db()
-        started = time.perf_counter()
-        md5s = {wb.store_sample(data, name, "") for name, data in files}
-        figures["folders"].append(mb_per_s(total, time.perf_counter() - started))
-        started = time.perf_counter()
-        for name, data in files:
-            raw.put(data, name)
-        figures["bare_folders"].append(mb_per_s(total, time.perf_counter() - started))
-        started = time.perf_counter()
-        big_md5 = upload_file(wb, big_path)
-        figures["big"].append(mb_per_s(len(big), time.perf_counter() - started))
-        started = time.perf_counter()
-        for index, chunk in enumerate(chunks):
-            raw.put(chunk, f"big.part{index}")
-        figures["bare_big"].append(mb_per_s(len(big), time.perf_counter() - started))
+        md5s = phase("folders", workbench, total, lambda: {wb.store_sample(data, name, "") for name, data in files})
+        phase("bare_folders", bare, total, lambda: [raw.put(data, name) for name, data in files])
+        big_md5 = phase("big", workbench, len(big), lambda: upload_file(wb, big_path))
+        phase("bare_big", bare, len(big), lambda: [raw.put(c, f"big.part{i}") for i, c in enumerate(chunks)])
         info = wb.get_sample_info(big_md5)
-        assert info["length"] == len(big) and wb.info()["samples"] == len(md5s) + 1, "chunks left behind"
+        assert info["length"] == len(big) and wb.info()["samples"] == len(md5s) + 1, "parts left behind"
         print(f"round {rep + 1}: " + ", ".join(f"{k} {v[-1]:,.1f} MB/s" for k, v in figures.items()))
 
     med = {k: median(v) for k, v in figures.items()}
@@ -81,9 +96,14 @@ def main() -> None:
         (f"store_sample, every sample-folder file ({len(files)} files)", f"{med['folders']:.1f}",
          f"{med['folders'] / med['bare_folders']:.2f}x"),
         ("  bare zerorpc put() of the same files", f"{med['bare_folders']:.1f}", "baseline"),
-        (f"upload_file, {len(big) // 2**20} MB in {len(chunks)} chunks + combine_samples", f"{med['big']:.1f}",
+        (f"upload_file, {len(big) // 2**20} MB in {len(chunks)} parts (md5 first)", f"{med['big']:.1f}",
          f"{med['big'] / med['bare_big']:.2f}x"),
         ("  bare zerorpc put() of the same chunks", f"{med['bare_big']:.1f}", "baseline"),
+    ])
+    print_rows("CPU seconds per phase, medians (server process / this client; bare = the baseline server)", [
+        ("phase", "server CPU s", "client CPU s"),
+        *[(name, f"{median([c[0] for c in cpu[name]]):.3f}", f"{median([c[1] for c in cpu[name]]):.3f}")
+          for name in figures],
     ])
     print(f"RESULT folders={med['folders']:.1f} MB/s ({med['folders'] / med['bare_folders']:.2f}x bare), "
           f"big_file={med['big']:.1f} MB/s ({med['big'] / med['bare_big']:.2f}x bare)")

@@ -40,12 +40,18 @@ class Digest:
 
 
 def _stored_rows(db: Path) -> tuple[list[tuple], list[tuple]]:
-    """(md5, length, bytes) of every stored sample and (md5, worker, output text) of every output, read directly."""
+    """(md5, length, bytes) of every stored sample and (md5, worker, output text) of every output, read directly:
+    rows from the database, bytes from its content-addressed files (``<db>.samples/ab/<md5>``)."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
-        samples = connection.execute("SELECT s.md5, s.length, b.data FROM samples s LEFT JOIN sample_bytes b "
-                                     "ON b.md5 = s.md5").fetchall()
+        rows = connection.execute("SELECT md5, length FROM samples").fetchall()
         outputs = connection.execute("SELECT md5, worker, output FROM outputs").fetchall()
+    files = db.with_name(db.name + ".samples")
+    samples = [(md5, length, _read_or_none(files / md5[:2] / md5)) for md5, length in rows]
     return samples, outputs
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
 
 
 @pytest.mark.slow

@@ -9,6 +9,8 @@ import argparse
 import hashlib
 import json
 import os
+import socket
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +24,7 @@ from workbench.server.rpc.curve_auth import client_options
 from workbench.server.rpc.zmq_context import OptionsContext
 
 CHUNK_BYTES = 8 * 2**20
+NO_SERVER = 3  # the exit code of every client (and `workbench`) when no server answers
 
 
 class ServerUnavailable(Exception):
@@ -69,12 +72,35 @@ def connect(server: str, port: int, timeout: float | None = None, heartbeat: flo
     return client
 
 
-def connect_from_args(args: argparse.Namespace) -> zerorpc.Client:
-    """connect() with the parsed -s/-p options; exits with a one-line message when no server answers."""
+def port_answers(host: str, port: int, timeout: float = 1.0) -> bool:
+    """Whether anything accepts TCP connections at host:port (a quick check before a slower RPC probe)."""
     try:
-        return connect(args.server, args.port)
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def connect_checked(server: str, port: int) -> zerorpc.Client:
+    """connect(), after a quick TCP check: a dead port is reported at once instead of after the RPC timeout."""
+    if not port_answers(server, port):
+        raise ServerUnavailable(f"no Workbench server answered at tcp://{server}:{port} (nothing listens there); "
+                                "start one with `workbench-server` or pass -s/--server and -p/--port")
+    return connect(server, port)
+
+
+def connect_from_args(args: argparse.Namespace) -> zerorpc.Client:
+    """connect_checked() with the parsed -s/-p options; when no server answers, one line on stderr and exit 3
+    (as `workbench` does)."""
+    try:
+        return connect_checked(args.server, args.port)
     except ServerUnavailable as exc:
-        sys.exit(f"error: {exc}")
+        print(f"{_prog()}: error: {exc}", file=sys.stderr)
+        sys.exit(NO_SERVER)
+
+
+def _prog() -> str:
+    return Path(sys.argv[0]).stem if sys.argv and sys.argv[0] not in ("", "-c") else "workbench"
 
 
 def flatten(stream: Iterator[Any]) -> Iterator[Any]:
@@ -99,16 +125,82 @@ def batch_results(client: zerorpc.Client, worker: str, batch_size: int | None = 
 
 
 def upload_file(client: zerorpc.Client, path: Path, type_tag: str = "", chunk_bytes: int = CHUNK_BYTES) -> str:
-    """Store a file unless the server has it already (asked by md5 before any bytes are sent)."""
+    """Store a file unless the server has it already (asked by md5 before any bytes are sent); its md5.
+
+    The file is read once into memory (upload_file_chunks keeps memory at two parts instead); up to
+    ``chunk_bytes`` it goes in one store_sample, a bigger one in parts (upload_parts). An explicit ``type_tag``
+    corrects the tag of a sample already stored.
+    """
     data = path.read_bytes()
     md5 = hashlib.md5(data).hexdigest()
-    if client.has_sample(md5):
-        return md5
-    if len(data) <= chunk_bytes:
-        return client.store_sample(data, path.name, type_tag)
-    chunks = [client.store_sample(data[i:i + chunk_bytes], f"{path.name}.part{i // chunk_bytes}", "chunk")
-              for i in range(0, len(data), chunk_bytes)]
-    return client.combine_samples(chunks, path.name, type_tag)
+    if not client.has_sample(md5):
+        if len(data) <= chunk_bytes:
+            return warn_if_empty(client.store_sample(data, path.name, type_tag), path, len(data))
+        stored = upload_parts(client, path, type_tag, chunk_bytes, data=data)
+        if stored != md5:
+            raise ValueError(f"the server stored {path} as md5 {stored}, the file's md5 is {md5}: "
+                             "the file changed during the upload; upload it again")
+    elif type_tag:
+        client.set_type_tag(md5, type_tag)
+    return md5
+
+
+def warn_if_empty(md5: str, path: Path, length: int) -> str:
+    """Say on stderr that an empty file was stored (legal, but rarely what was meant); return the md5."""
+    if length == 0:
+        print(f"warning: {path} is empty (0 bytes); stored as sample {md5} of type 'data'", file=sys.stderr)
+    return md5
+
+
+def file_md5(path: Path, block_bytes: int = CHUNK_BYTES) -> str:
+    """A file's md5, read ``block_bytes`` at a time."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        while block := handle.read(block_bytes):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def upload_parts(client: zerorpc.Client, path: Path, type_tag: str = "", chunk_bytes: int = CHUNK_BYTES,
+                 progress: Callable[[int], Any] | None = None, data: bytes | None = None) -> str:
+    """Upload a file (or its bytes already read, ``data``) as one sample in parts: upload_start, upload_part,
+    upload_finish; return the md5 the server stored. The server appends and hashes each part as it arrives,
+    with the next one already on the wire; an error or Ctrl-C drops the upload on the server."""
+    upload_id = client.upload_start(path.name, type_tag)
+    pending = None  # the part in flight: read the next one while the server writes this one
+    offset = 0
+    try:
+        for part in _parts(path, chunk_bytes, data):
+            sent = client.upload_part(upload_id, offset, part, **{"async": True})
+            if pending is not None:
+                pending.get()
+            pending, offset = sent, offset + len(part)
+            if progress:
+                progress(len(part))
+        if pending is not None:
+            pending.get()
+    except BaseException:
+        _drop_upload(client, upload_id)
+        raise
+    return client.upload_finish(upload_id)
+
+
+def _parts(path: Path, chunk_bytes: int, data: bytes | None) -> Iterator[bytes | memoryview]:
+    if data is not None:  # views: msgpack sends them as bytes, without a copy per part here
+        view = memoryview(data)
+        for start in range(0, len(data), chunk_bytes):
+            yield view[start:start + chunk_bytes]
+        return
+    with open(path, "rb") as handle:
+        while part := handle.read(chunk_bytes):
+            yield part
+
+
+def _drop_upload(client: zerorpc.Client, upload_id: str) -> None:
+    try:
+        client.upload_abort(upload_id, timeout=2)
+    except (zerorpc.RemoteError, zerorpc.TimeoutExpired, zerorpc.LostRemote):
+        pass  # the server forgets abandoned uploads after an idle hour anyway
 
 
 def print_json(value: Any) -> None:
@@ -140,30 +232,85 @@ def add_sample_args(parser: argparse.ArgumentParser, kind: str) -> None:
                         help="tag to add to uploaded files, or to select stored samples by (repeatable)")
 
 
-def sample_files(paths: list[Path]) -> list[Path]:
-    """The files named plus every file under the folders named, in order; a missing path is an error."""
+def sample_files(paths: list[Path], skipped: list[dict[str, str]] | None = None) -> list[Path]:
+    """The files named plus every regular file under the folders named, in order; a missing path is an error.
+
+    What cannot be uploaded (unreadable folders, FIFOs, sockets, devices, dangling links, links to folders) is
+    left out and, with ``skipped``, listed there as ``{path, reason}``; without it, it is left out silently.
+    """
     files: list[Path] = []
+    skipped = [] if skipped is None else skipped
     for path in paths:
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.is_file())
+            files += _walk(path, skipped)
         elif path.is_file():
             files.append(path)
+        elif path.is_symlink():
+            skipped.append({"path": str(path), "reason": "dangling symbolic link"})
+        elif path.exists():
+            skipped.append({"path": str(path), "reason": _not_regular(path.stat().st_mode)})
         else:
             raise FileNotFoundError(f"{path} is neither a file nor a folder; check the path")
     return files
 
 
+def _walk(folder: Path, skipped: list[dict[str, str]]) -> list[Path]:
+    """Regular files under ``folder`` (sorted, symlinked folders not followed); the rest into ``skipped``."""
+    def unreadable(exc: OSError) -> None:
+        skipped.append({"path": str(exc.filename), "reason": f"folder not readable ({exc.strerror})"})
+
+    files = []
+    for root, dirs, names in os.walk(folder, onerror=unreadable):
+        dirs.sort()
+        for name in dirs:
+            if os.path.islink(os.path.join(root, name)):
+                skipped.append({"path": os.path.join(root, name), "reason": "symbolic link to a folder (not followed)"})
+        for name in sorted(names):
+            path = Path(root, name)
+            try:
+                mode = path.stat().st_mode
+            except OSError as exc:
+                reason = "dangling symbolic link" if path.is_symlink() else f"not readable ({exc.strerror})"
+                skipped.append({"path": str(path), "reason": reason})
+                continue
+            if stat.S_ISREG(mode):
+                files.append(path)
+            else:
+                skipped.append({"path": str(path), "reason": _not_regular(mode)})
+    return files
+
+
+def _not_regular(mode: int) -> str:
+    kind = ("FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else
+            "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special file")
+    return f"not a regular file ({kind})"
+
+
 def upload_paths(client: zerorpc.Client, paths: list[Path], type_tag: str = "",
-                 tags: list[str] | None = None) -> list[dict[str, str]]:
-    """Upload files (folders recursively) with a progress bar on stderr: ``[{md5, filename, path}]``."""
+                 tags: list[str] | None = None, skipped: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
+    """Upload files (folders recursively) with a progress bar on stderr: ``[{md5, filename, path}]``.
+
+    Everything readable is uploaded; each path skipped (see sample_files, and files that fail to read) is said
+    on stderr with why, and added to ``skipped`` when given, so the caller can set its exit code.
+    """
     from tqdm import tqdm
 
+    skipped = [] if skipped is None else skipped
+    files = sample_files(paths, skipped)
     rows = []
-    for path in tqdm(sample_files(paths), desc="uploading", unit="file", file=sys.stderr, disable=None):
-        md5 = upload_file(client, path, type_tag)
+    for path in tqdm(files, desc="uploading", unit="file", file=sys.stderr, disable=None):
+        try:
+            md5 = upload_file(client, path, type_tag)
+        except OSError as exc:  # unreadable, vanished or changed while we read it
+            skipped.append({"path": str(path), "reason": f"not readable ({exc.strerror or exc})"})
+            continue
         if tags:
             client.add_tags(md5, tags)
         rows.append({"md5": md5, "filename": path.name, "path": str(path)})
+    for item in skipped:
+        print(f"skipped {item['path']}: {item['reason']}", file=sys.stderr)
+    if skipped:
+        print(f"{len(skipped)} path(s) skipped, {len(rows)} file(s) uploaded", file=sys.stderr)
     return rows
 
 

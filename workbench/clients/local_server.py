@@ -20,7 +20,7 @@ from pathlib import Path
 
 import zerorpc
 
-from workbench.clients.client_helper import connect
+from workbench.clients.client_helper import connect, port_answers
 
 PR_SET_PDEATHSIG = 1
 
@@ -29,15 +29,6 @@ def data_dir() -> Path:
     """The user's Workbench data folder (``$XDG_DATA_HOME/workbench``, by default ~/.local/share/workbench)."""
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "workbench"
-
-
-def port_answers(host: str, port: int, timeout: float = 1.0) -> bool:
-    """Whether anything accepts TCP connections at host:port (a quick check before a slower RPC probe)."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def free_port() -> int:

@@ -1,38 +1,43 @@
-"""Upload every file under a folder to Workbench (asking has_sample first, so no bytes are sent twice)."""
+"""Upload every file under a folder to Workbench (asking has_sample first, so no bytes are sent twice).
+
+Everything readable is uploaded; each path skipped (unreadable file or folder, FIFO, dangling link...) is said
+on stderr with why, and the exit code is then 1.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
-from workbench.clients.client_helper import client_parser, connect_from_args, print_json, print_table, upload_file
+from workbench.clients.client_helper import (
+    client_parser,
+    connect_from_args,
+    print_json,
+    print_table,
+    run_client,
+    upload_paths,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Upload the folder's files; print one md5 per file."""
-    parser = client_parser(__doc__)
+    """Upload the folder's files; print one md5 per file; exit 1 if any path was skipped."""
+    parser = client_parser(__doc__.split("\n\n")[0])
     parser.add_argument("folder", type=Path, help="folder to upload (recursively)")
     parser.add_argument("--type-tag", default="", help="type_tag for every file (default: guessed by the server)")
     parser.add_argument("--tag", action="append", default=[], help="tag to add to every file (repeatable)")
     args = parser.parse_args(argv)
     if not args.folder.is_dir():
-        sys.exit(f"error: {args.folder} is not a folder")
-    files = sorted(p for p in args.folder.rglob("*") if p.is_file())
+        raise FileNotFoundError(f"{args.folder} is not a folder; check the path (for files use upload_file)")
     client = connect_from_args(args)
-    rows = []
-    for path in tqdm(files, desc="uploading", unit="file", file=sys.stderr, disable=None):
-        md5 = upload_file(client, path, args.type_tag)
-        if args.tag:
-            client.add_tags(md5, args.tag)
-        rows.append({"md5": md5, "path": str(path)})
+    skipped: list[dict[str, str]] = []
+    rows = [{"md5": r["md5"], "path": r["path"]}
+            for r in upload_paths(client, [args.folder], args.type_tag, args.tag, skipped)]
     if args.json:
         print_json(rows)
     else:
         print_table(rows, ["md5", "path"])
-    return 0
+    return 1 if skipped else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_client(main))

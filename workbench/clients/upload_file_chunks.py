@@ -1,27 +1,28 @@
-"""Upload one large file in chunks (each a stored sample), joined on the server with combine_samples.
+"""Upload one large file in chunks: the server appends each chunk to one file as it arrives (upload_part).
 
 The file is read twice, one chunk at a time (md5 first, to ask has_sample; then the upload), so client memory
-stays at one chunk whatever the file's size. The joined sample's md5 is checked against the local file's.
+stays at two chunks whatever the file's size. The stored sample's md5 is checked against the local file's. A
+file no bigger than one chunk goes in one store_sample. An explicit --type-tag corrects a stored sample's tag.
 """
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from tqdm import tqdm
 
-from workbench.clients.client_helper import client_parser, connect_from_args, print_json, print_table, run_client
-
-
-def chunks(path: Path, chunk_bytes: int) -> Iterator[bytes]:
-    """The file's bytes, ``chunk_bytes`` at a time."""
-    with open(path, "rb") as handle:
-        while data := handle.read(chunk_bytes):
-            yield data
+from workbench.clients.client_helper import (
+    client_parser,
+    connect_from_args,
+    file_md5,
+    print_json,
+    print_table,
+    run_client,
+    upload_parts,
+    warn_if_empty,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,26 +37,25 @@ def main(argv: list[str] | None = None) -> int:
         raise FileNotFoundError(f"{args.file} is not a file; check the path")
     chunk_bytes = max(1, int(args.chunk_mb * 2**20))
     size = args.file.stat().st_size
-    local = hashlib.md5()
-    for data in chunks(args.file, chunk_bytes):
-        local.update(data)
-    local_md5 = local.hexdigest()
+    local_md5 = file_md5(args.file, chunk_bytes)
     client = connect_from_args(args)
     started = time.perf_counter()
     already = client.has_sample(local_md5)
-    parts: list[str] = []
+    parts = 0 if already else max(1, -(-size // chunk_bytes))
     if already:
         md5 = local_md5
+        if args.type_tag:
+            client.set_type_tag(md5, args.type_tag)
+    elif size <= chunk_bytes:
+        md5 = warn_if_empty(client.store_sample(args.file.read_bytes(), args.file.name, args.type_tag), args.file,
+                            size)
     else:
         with tqdm(total=size, unit="B", unit_scale=True, desc="uploading", file=sys.stderr, disable=None) as bar:
-            for number, data in enumerate(chunks(args.file, chunk_bytes)):
-                parts.append(client.store_sample(data, f"{args.file.name}.part{number}", "chunk"))
-                bar.update(len(data))
-        md5 = client.combine_samples(parts, args.file.name, args.type_tag)
+            md5 = upload_parts(client, args.file, args.type_tag, chunk_bytes, progress=bar.update)
     seconds = time.perf_counter() - started
     info = client.get_sample_info(md5)
     row = {"md5": md5, "local_md5": local_md5, "match": md5 == local_md5, "length": info["length"],
-           "type_tag": info["type_tag"], "chunks": len(parts), "chunk_mb": args.chunk_mb, "already_stored": already,
+           "type_tag": info["type_tag"], "chunks": parts, "chunk_mb": args.chunk_mb, "already_stored": already,
            "seconds": round(seconds, 3), "mb_per_s": round(size / 2**20 / seconds, 1) if seconds and parts else None}
     if args.json:
         print_json(row)

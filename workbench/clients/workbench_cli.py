@@ -1,7 +1,8 @@
-"""``workbench``: the daily jobs from a shell (upload, work, batch, workers, help, tags, info, analyze).
+"""``workbench``: the daily jobs from a shell (upload, work, batch, workers, help, tags, info, analyze, call).
 
-Exit codes: 0 done; 1 a worker failed on at least one sample; 2 bad usage (unknown worker, md5, option or
-path); 3 no server answered.
+Exit codes: 0 done; 1 a worker failed on at least one sample, or upload skipped a path; 2 bad usage (unknown
+worker, md5, type_tag, tag, option or path); 3 no server answered; 130 interrupted (Ctrl-C).
+`workbench help` explains every command and its options, then the server's API and workers.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import zerorpc
 from tqdm import tqdm
 
+from workbench.clients import cli_extras
 from workbench.clients import client_helper as ch
 from workbench.clients.local_server import LocalServer, port_answers
 from workbench.config import load_config
@@ -76,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--columns", type=int, default=6, help="fields shown per row in the table (default 6)")
     p.add_argument("--out", type=Path, help="also write every result to FILE.parquet or FILE.csv")
     command("workers", "list the workers with their status and summary")
-    p = command("help", "help on a command or worker (default: everything)")
+    p = command("help", "help on a command of this tool, an API method or a worker (default: everything)")
     p.add_argument("topic", nargs="?", default=None)
     command("tags", "every tag in use with its sample count")
     command("info", "server status: version, store, samples, workers, processes, cache hits")
@@ -84,15 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     p.add_argument("--worker", default="view", help="worker to run (default: view)")
     p.add_argument("--no-local", action="store_true", help="fail instead of starting a local server")
+    p = command("call", "call any API method: JSON arguments in, JSON out (streams: one JSON line per message)")
+    p.epilog, p.formatter_class = cli_extras.CALL_EPILOG, argparse.RawDescriptionHelpFormatter
+    p.add_argument("method", nargs="?", help="API method (none: list them)")
+    p.add_argument("args", nargs="*", metavar="ARG", help="arguments: JSON, a plain string, or @FILE for its bytes")
     return parser
 
 
 def _connect(args: argparse.Namespace) -> zerorpc.Client:
-    if not port_answers(args.server, args.port):
-        raise ch.ServerUnavailable(f"no Workbench server answered at tcp://{args.server}:{args.port} (nothing "
-                                   "listens there); start one with `workbench-server` or pass -s/--server and "
-                                   "-p/--port")
-    return ch.connect(args.server, args.port)
+    return ch.connect_checked(args.server, args.port)
 
 
 def _emit(args: argparse.Namespace, value: Any, people: str) -> None:
@@ -120,12 +122,12 @@ def _complete(client: zerorpc.Client, md5: str) -> str:
 
 # --- commands --------------------------------------------------------------------------------------
 def cmd_upload(client: zerorpc.Client, args: argparse.Namespace) -> int:
-    rows = []
-    for row in ch.upload_paths(client, args.paths, args.type_tag, args.tag):
+    rows, skipped = [], []  # skipped paths are said on stderr by upload_paths
+    for row in ch.upload_paths(client, args.paths, args.type_tag, args.tag, skipped):
         info = client.get_sample_info(row["md5"])
         rows.append({**row, "type_tag": info["type_tag"], "length": info["length"]})
     _emit(args, rows, ch.format_table(rows, ["md5", "type_tag", "length", "path"]))
-    return OK
+    return WORK_FAILED if skipped else OK
 
 
 def cmd_work(client: zerorpc.Client, args: argparse.Namespace) -> int:
@@ -152,15 +154,27 @@ def _batch_stream(client: zerorpc.Client, args: argparse.Namespace) -> tuple[Ite
     """The results of the batch and how many to expect (the selection is made a sample set first)."""
     set_id = client.generate_sample_set(args.tag or None, args.type_tag)
     total = len(client.get_sample_set(set_id))
+    if total == 0 and (problem := cli_extras.selection_problem(client, args.type_tag, args.tag)):
+        raise CliError(problem, USAGE)
     stream = client.set_work_request(args.worker, set_id, {"subkeys": _subkeys(args.subkeys), "batch_size": 100},
                                      slots=10)  # at most 10 messages (1000 results) read ahead
     return ch.flatten(stream), total
 
 
 def cmd_batch(client: zerorpc.Client, args: argparse.Namespace) -> int:
+    stream, total = _batch_stream(client, args)
+    with cli_extras.Interrupt() as interrupt:
+        code, received = _batch_rows(args, interrupt.results(stream), total)
+    if interrupt.requested:
+        cli_extras.say_interrupted(received, total, args.out)
+        return 130
+    return code
+
+
+def _batch_rows(args: argparse.Namespace, stream: Iterator[dict], total: int) -> tuple[int, int]:
+    """Print (and with --out, write) a batch's results: (exit code, results received)."""
     from workbench.clients.dataframes import ROW_KEYS, result_row  # pandas/pyarrow only where needed
 
-    stream, total = _batch_stream(client, args)
     counts = {"ok": 0, "failed": 0, "not_applicable": 0}
     rows: list[dict[str, Any]] = []  # for the table: md5, status and the shown fields only
     fields: list[str] = []
@@ -187,7 +201,7 @@ def cmd_batch(client: zerorpc.Client, args: argparse.Namespace) -> int:
         print(ch.format_table(rows, ["md5", "status", *fields]))
     print(f"{args.worker}: {sum(counts.values())} samples: {counts['ok']} ok, {counts['failed']} failed, "
           f"{counts['not_applicable']} not applicable", file=sys.stderr)
-    return WORK_FAILED if counts["failed"] else OK
+    return WORK_FAILED if counts["failed"] else OK, sum(counts.values())
 
 
 def _write(results: Iterator[dict], path: Path) -> None:
@@ -211,6 +225,27 @@ def cmd_workers(client: zerorpc.Client, args: argparse.Namespace) -> int:
 def cmd_help(client: zerorpc.Client, args: argparse.Namespace) -> int:
     text = client.help(args.topic)
     _emit(args, {"topic": args.topic, "help": text}, text)
+    return OK
+
+
+def _help(args: argparse.Namespace) -> int:
+    """``workbench help [TOPIC]``: this tool's commands and options (no server needed), then the server's API
+    and workers; a TOPIC that is not a command is asked of the server."""
+    text = cli_extras.cli_help(build_parser(), args.topic)
+    if text is None:
+        return run_with_client(args)
+    if args.topic is None:
+        if ch.port_answers(args.server, args.port):
+            return run_with_client(args, before=text + "\nServer API and workers\n======================\n")
+        text += (f"\n(the server's API and workers are listed here when a server answers at "
+                 f"{args.server}:{args.port}; start one with `workbench-server`)")
+    _emit(args, {"topic": args.topic, "help": text}, text)
+    return OK
+
+
+def cmd_call(client: zerorpc.Client, args: argparse.Namespace) -> int:
+    for line in cli_extras.call(client, args.method, args.args):
+        print(line, flush=True)
     return OK
 
 
@@ -263,7 +298,16 @@ def run(args: argparse.Namespace) -> int:
     """Connect (or, for analyze, start a local server) and run the command."""
     if args.command == "analyze" and not args.no_local and not port_answers(args.server, args.port):
         return _analyze_locally(args)
+    if args.command == "help":
+        return _help(args)
+    return run_with_client(args)
+
+
+def run_with_client(args: argparse.Namespace, before: str = "") -> int:
+    """Connect and run the command's handler (``before``: text printed once connected)."""
     client = _connect(args)
+    if before and not args.json:
+        print(before)
     try:
         return args.handler(client, args)
     finally:

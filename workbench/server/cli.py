@@ -62,6 +62,7 @@ def run_server(config) -> None:  # noqa: ANN001 - workbench.config.Config, impor
     import zmq
 
     from workbench.server.rpc import curve_auth, zerorpc_compat
+    from workbench.server.rpc.port_check import check_port_free
     from workbench.server.rpc.rpc_limits import HARD_CEILING_FACTOR
     from workbench.server.rpc.rpc_service import ApiServer, WorkbenchRPC
     from workbench.server.rpc.zmq_context import OptionsContext
@@ -71,6 +72,7 @@ def run_server(config) -> None:  # noqa: ANN001 - workbench.config.Config, impor
     log = logging.getLogger("workbench.server")
     bind, port = config.get("server", "bind"), config.get("server", "port")
     curve_options, keys_dir = curve_auth.server_options(config)  # key errors surface before anything starts
+    check_port_free(bind, port)  # before the store is created: a busy port leaves nothing behind
     workbench = Workbench(config)
     max_message = config.get("server", "max_message_mb") * 2**20
     context = OptionsContext({zmq.MAXMSGSIZE: HARD_CEILING_FACTOR * max_message, **curve_options})

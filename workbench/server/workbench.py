@@ -21,7 +21,14 @@ from workbench.exceptions import BadArgument, UnknownMD5, UnknownSampleSet, Work
 from workbench.server.data_store import DataStore, open_store
 from workbench.server.execution.executor import Executor, LocalExecutor
 from workbench.server.execution.process_pool import ProcessPool
-from workbench.server.intake.sample_intake import check_size, resolve_md5, store_bytes
+from workbench.server.intake.sample_intake import (
+    check_type_tag,
+    clean_filename,
+    correct_type_tag,
+    resolve_md5,
+    store_bytes,
+)
+from workbench.server.intake.uploads import Uploads
 from workbench.server.planning.plugin_manager import PluginManager
 from workbench.server.planning.work_front import WorkFront
 
@@ -81,6 +88,7 @@ class Workbench:
                 prefetch=config.get("server", "prefetch"))
         self.front = WorkFront(self.store, self.plugins, executor, timeout, max(4, 2 * self.procs),
                                config.get("server", "stream_linger_ms") / 1000)
+        self.uploads = Uploads(self.store, lambda: self.max_bytes)
         if config.get("server", "group_address"):
             self._join_group(config)
         self.started = time.time()
@@ -104,13 +112,17 @@ class Workbench:
     def store_sample(self, input_bytes: bytes, filename: str, type_tag: str = "") -> str:
         """Store bytes once (keyed by md5), guessing type_tag when empty; expire old samples past the cap."""
         md5 = store_bytes(self.store, input_bytes, filename, type_tag, self.max_bytes)
+        self._expire_past_cap(md5)
+        return md5
+
+    def _expire_past_cap(self, md5: str) -> None:
+        """Remove the oldest samples (never ``md5``, the one just stored) while over ``samples_cap_mb``."""
         cap = self.config.get("server", "samples_cap_mb") * 2**20
         while cap and self.store.total_sample_bytes() > cap and self.store.count_samples() > 1:
             oldest = self.store.oldest_md5s(1)[0]
             if oldest == md5:
                 break
             self.store.remove_sample(oldest)
-        return md5
 
     def get_sample(self, md5: str) -> dict[str, Any]:
         """``{'sample': {...metadata..., 'raw_bytes': bytes}}``."""
@@ -145,15 +157,47 @@ class Workbench:
         """Join stored chunks (in order) into one sample, then drop the parts stored as type_tag 'chunk'.
 
         A part whose bytes equal a sample stored in its own right keeps that sample: only chunks are dropped.
+        The parts are streamed into the joined file (uploads.py), never held in memory together.
         """
         infos = [self._info(m) for m in self._md5_list(md5_list)]
-        check_size(sum(i["length"] for i in infos), self.max_bytes)
-        joined = b"".join(self.store.get_sample_bytes(i["md5"]) or b"" for i in infos)
-        md5 = self.store_sample(joined, filename, type_tag)
+        path, md5 = self.uploads.combine(infos, filename)
+        if not self.store.has_sample(md5):
+            guess = type_tag or self.uploads.guess(path, clean_filename(filename))
+            self.store.store_sample_file(path, md5, clean_filename(filename), guess)
+        else:
+            path.unlink(missing_ok=True)
+            if type_tag:
+                correct_type_tag(self.store, md5, type_tag)
         for info in infos:
             if info["md5"] != md5 and info["type_tag"] == "chunk":
                 self.store.remove_sample(info["md5"])
+        self._expire_past_cap(md5)
         return md5
+
+    def set_type_tag(self, md5: str, type_tag: str) -> bool:
+        """Correct a stored sample's type_tag and drop its outputs; False if it already had that tag."""
+        check_type_tag(type_tag)
+        if not type_tag:
+            raise BadArgument("type_tag must not be empty: name the type, e.g. 'exe' or 'pcap'")
+        return self.store.set_type_tag(self._info(md5)["md5"], type_tag)
+
+    def upload_start(self, filename: str, type_tag: str = "") -> str:
+        """Open a chunked upload (parts appended and hashed once, see uploads.py); return its id."""
+        return self.uploads.start(filename, type_tag)
+
+    def upload_part(self, upload_id: str, offset: int, data: bytes) -> int:
+        """Append the next part of an upload at ``offset``; return the bytes received so far."""
+        return self.uploads.part(upload_id, offset, data)
+
+    def upload_finish(self, upload_id: str) -> str:
+        """Store the upload as one sample (once per md5) and return its md5."""
+        md5 = self.uploads.finish(upload_id)
+        self._expire_past_cap(md5)
+        return md5
+
+    def upload_abort(self, upload_id: str) -> None:
+        """Drop an upload in progress and its spool file."""
+        self.uploads.abort(upload_id)
 
     def stream_sample(self, md5: str, max_rows: int | None = None) -> Iterator[Any]:
         """Bro/Zeek logs as typed records, other text samples line by line, the rest in 1 MiB chunks of bytes."""
@@ -212,6 +256,10 @@ class Workbench:
     def get_all_tags(self) -> dict[str, int]:
         """Every tag in use with its sample count."""
         return self.store.get_all_tags()
+
+    def get_type_tags(self) -> dict[str, int]:
+        """Every type_tag in use, with how many samples have it."""
+        return self.store.type_tag_counts()
 
     def get_children(self, md5: str) -> list[str]:
         """Samples extracted from this one (zip members, files carried over HTTP)."""

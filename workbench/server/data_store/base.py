@@ -7,8 +7,10 @@ Outputs are stored as readable documents (JSON text in sqlite, documents in Mong
 
 from __future__ import annotations
 
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 SAMPLE_INFO_FIELDS = ("md5", "filename", "type_tag", "length", "import_time")
@@ -23,6 +25,27 @@ class DataStore(ABC):
     @abstractmethod
     def store_sample(self, raw_bytes: bytes, md5: str, filename: str, type_tag: str) -> bool:
         """Store a sample under its (caller-computed) md5; False if it was already stored (one copy kept)."""
+
+    @abstractmethod
+    def store_sample_file(self, path: Path, md5: str, filename: str, type_tag: str) -> bool:
+        """``store_sample`` for bytes already in a file under ``spool_dir()`` (a finished chunked upload, md5
+        computed by the caller). The store takes the file over (moved into place where it can be, else read and
+        deleted); False if the md5 was already stored."""
+
+    def spool_dir(self) -> Path:
+        """A folder for uploads in progress, on the samples' own filesystem where the store has one."""
+        path = Path(tempfile.gettempdir()) / "workbench-uploads"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def sample_path(self, md5: str) -> Path | None:
+        """The file holding a sample's bytes, for stores that keep them in files; None otherwise."""
+        return None
+
+    @abstractmethod
+    def set_type_tag(self, md5: str, type_tag: str) -> bool:
+        """Correct a stored sample's type_tag and drop its outputs (computed for the old type); False if it
+        already had that tag. UnknownMD5 if absent."""
 
     @abstractmethod
     def has_sample(self, md5: str) -> bool:
@@ -43,6 +66,10 @@ class DataStore(ABC):
     @abstractmethod
     def iter_md5s(self, type_tag: str | None = None, tags: list[str] | None = None) -> Iterator[str]:
         """md5s of stored samples, oldest first, optionally only one type_tag and/or carrying all ``tags``."""
+
+    @abstractmethod
+    def type_tag_counts(self) -> dict[str, int]:
+        """Every type_tag in use with its number of samples."""
 
     @abstractmethod
     def count_samples(self) -> int:

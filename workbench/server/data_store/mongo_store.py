@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from itertools import islice
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -136,6 +137,31 @@ class MongoStore(DataStore):
             return False
         return True
 
+    def store_sample_file(self, path: Path, md5: str, filename: str, type_tag: str) -> bool:
+        try:
+            if self.has_sample(md5):
+                return False
+            with open(path, "rb") as handle:  # GridFS reads the file chunk by chunk: no whole copy in memory
+                file_id = self._fs.put(handle, filename=md5)
+            doc = {"_id": md5, "filename": filename, "type_tag": type_tag, "length": path.stat().st_size,
+                   "import_time": _now(), "tags": [], "file_id": file_id}
+            try:
+                self._db.samples.insert_one(doc)
+            except DuplicateKeyError:
+                self._fs.delete(file_id)
+                return False
+            return True
+        finally:
+            path.unlink(missing_ok=True)
+
+    def set_type_tag(self, md5: str, type_tag: str) -> bool:
+        result = self._db.samples.update_one({"_id": md5}, {"$set": {"type_tag": type_tag}})
+        if result.matched_count == 0:
+            raise UnknownMD5(f"no sample with md5 {md5!r} is stored; store it before setting its type_tag")
+        if result.modified_count:
+            self._db.outputs.delete_many({"md5": md5})
+        return bool(result.modified_count)
+
     def has_sample(self, md5: str) -> bool:
         return self._db.samples.count_documents({"_id": md5}, limit=1) > 0
 
@@ -166,6 +192,10 @@ class MongoStore(DataStore):
             query["tags"] = {"$all": list(tags)}
         cursor = self._db.samples.find(query, {"_id": 1}).sort([("import_time", 1), ("file_id", 1)])
         return (doc["_id"] for doc in cursor)
+
+    def type_tag_counts(self) -> dict[str, int]:
+        rows = self._db.samples.aggregate([{"$group": {"_id": "$type_tag", "n": {"$sum": 1}}}])
+        return {row["_id"]: int(row["n"]) for row in sorted(rows, key=lambda r: r["_id"])}
 
     def count_samples(self) -> int:
         return self._db.samples.count_documents({})

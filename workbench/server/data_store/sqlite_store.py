@@ -1,5 +1,9 @@
 """The embedded default store: one sqlite file (WAL), outputs as JSON text anyone can read with sqlite3.
 
+Sample bytes live beside it as content-addressed files (``<db>.samples/ab/<md5>``, see sample_folder.py);
+stores made before that keep their bytes in the ``sample_bytes`` table, which is still read, and moved to files
+the first time such a store is opened (each blob: file written, then its row deleted, so a kill is harmless).
+
 One connection per process, autocommit, each write transaction done in one go with no yield inside: under
 gevent this is the pattern that stays atomic and never stalls the hub (../shared/notes/spikes.md section 5).
 """
@@ -17,6 +21,7 @@ from typing import Any
 
 from workbench.exceptions import StoreError, UnknownMD5
 from workbench.server.data_store.base import SAMPLE_INFO_FIELDS, DataStore
+from workbench.server.data_store.sample_folder import SampleFolder
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS samples (
@@ -66,9 +71,10 @@ def path_from_uri(uri: str) -> Path:
 class SqliteStore(DataStore):
     """DataStore on one sqlite file. Safe for several processes (WAL, busy timeout)."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, fsync: bool = False) -> None:
         self.uri = uri
         self.path = path_from_uri(uri)
+        self.files = SampleFolder(self.path.with_name(self.path.name + ".samples"), fsync)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -80,20 +86,66 @@ class SqliteStore(DataStore):
             self._db.executescript(GROUP_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open sqlite store {self.path}: {exc}; check the path and permissions") from exc
+        self.files.sweep_temp()
+        self.migrate_blobs()
 
     def _one(self, sql: str, args: tuple = ()) -> tuple | None:
         return self._db.execute(sql, args).fetchone()
 
     # --- samples -----------------------------------------------------------------------------------
     def store_sample(self, raw_bytes: bytes, md5: str, filename: str, type_tag: str) -> bool:
+        # The file goes in place inside the write transaction, then the row commits: a sample is visible only
+        # once its bytes are whole, and a concurrent remove_sample (same lock) cannot unlink a fresh file.
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             if self._one("SELECT 1 FROM samples WHERE md5=?", (md5,)):
                 return False
-            self._db.execute("INSERT INTO sample_bytes(md5, data) VALUES (?, ?)", (md5, sqlite3.Binary(raw_bytes)))
+            self.files.write(md5, raw_bytes)
             self._db.execute("INSERT INTO samples VALUES (?, ?, ?, ?, ?)",
                              (md5, filename, type_tag, len(raw_bytes), _now()))
         return True
+
+    def store_sample_file(self, path: Path, md5: str, filename: str, type_tag: str) -> bool:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            if self._one("SELECT 1 FROM samples WHERE md5=?", (md5,)):
+                path.unlink(missing_ok=True)
+                return False
+            length = path.stat().st_size
+            self.files.adopt(md5, path)
+            self._db.execute("INSERT INTO samples VALUES (?, ?, ?, ?, ?)", (md5, filename, type_tag, length, _now()))
+        return True
+
+    def spool_dir(self) -> Path:
+        self.files.spool.mkdir(parents=True, exist_ok=True)
+        return self.files.spool
+
+    def sample_path(self, md5: str) -> Path | None:
+        row = self._one("SELECT length FROM samples WHERE md5=?", (md5,))
+        path = self.files.path(md5)
+        return path if row and path.is_file() else None
+
+    def set_type_tag(self, md5: str, type_tag: str) -> bool:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._require(md5)
+            if self._one("SELECT 1 FROM samples WHERE md5=? AND type_tag=?", (md5, type_tag)):
+                return False
+            self._db.execute("UPDATE samples SET type_tag=? WHERE md5=?", (type_tag, md5))
+            self._db.execute("DELETE FROM outputs WHERE md5=?", (md5,))
+        return True
+
+    def migrate_blobs(self, batch: int = 100) -> int:
+        """Move sample bytes kept in the old ``sample_bytes`` table to files; return how many moved."""
+        moved = 0
+        while rows := self._db.execute("SELECT md5, data FROM sample_bytes LIMIT ?", (batch,)).fetchall():
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                for md5, data in rows:
+                    self.files.write(md5, data)
+                    self._db.execute("DELETE FROM sample_bytes WHERE md5=?", (md5,))
+            moved += len(rows)
+        return moved
 
     def has_sample(self, md5: str) -> bool:
         return self._one("SELECT 1 FROM samples WHERE md5=?", (md5,)) is not None
@@ -103,8 +155,14 @@ class SqliteStore(DataStore):
         return dict(zip(SAMPLE_INFO_FIELDS, row, strict=True)) if row else None
 
     def get_sample_bytes(self, md5: str) -> bytes | None:
-        row = self._one("SELECT data FROM sample_bytes WHERE md5=?", (md5,))
-        return bytes(row[0]) if row else None
+        row = self._one("SELECT length FROM samples WHERE md5=?", (md5,))
+        if row is None:
+            return None
+        data = self.files.read(md5, row[0])
+        if data is None:  # a store written before sample files, not migrated yet
+            blob = self._one("SELECT data FROM sample_bytes WHERE md5=?", (md5,))
+            data = bytes(blob[0]) if blob else None
+        return data
 
     def remove_sample(self, md5: str) -> bool:
         with self._db:
@@ -113,6 +171,7 @@ class SqliteStore(DataStore):
             for sql in ("DELETE FROM sample_bytes WHERE md5=?", "DELETE FROM tags WHERE md5=?",
                         "DELETE FROM outputs WHERE md5=?", "DELETE FROM links WHERE parent=? OR child=?"):
                 self._db.execute(sql, (md5,) * sql.count("?"))
+            self.files.remove(md5)  # under the write lock: a concurrent store of the same md5 waits for us
         return removed
 
     def iter_md5s(self, type_tag: str | None = None, tags: list[str] | None = None) -> Iterator[str]:
@@ -125,6 +184,10 @@ class SqliteStore(DataStore):
             args.append(tag)
         rows = self._db.execute(sql + " ORDER BY rowid", args).fetchall()
         return (row[0] for row in rows)
+
+    def type_tag_counts(self) -> dict[str, int]:
+        sql = "SELECT type_tag, COUNT(*) FROM samples GROUP BY type_tag ORDER BY type_tag"
+        return dict(self._db.execute(sql).fetchall())
 
     def count_samples(self) -> int:
         return self._one("SELECT COUNT(*) FROM samples")[0]
@@ -236,16 +299,25 @@ class SqliteStore(DataStore):
     # --- bulk loading ------------------------------------------------------------------------------
     def store_samples(self, samples: Iterable[tuple[bytes, str, str, str]]) -> int:
         now = _now()  # one import time per call: rowid keeps their order
-        rows = [(md5, filename, type_tag, len(raw_bytes), now, raw_bytes)
-                for raw_bytes, md5, filename, type_tag in samples]
+        rows: dict[str, tuple] = {}
+        for raw_bytes, md5, filename, type_tag in samples:
+            rows.setdefault(md5, (md5, filename, type_tag, len(raw_bytes), now, raw_bytes))  # first one wins
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            before = self._db.total_changes
-            self._db.executemany("INSERT OR IGNORE INTO samples VALUES (?, ?, ?, ?, ?)", [r[:5] for r in rows])
-            new = self._db.total_changes - before
-            self._db.executemany("INSERT OR IGNORE INTO sample_bytes(md5, data) VALUES (?, ?)",
-                                 [(r[0], sqlite3.Binary(r[5])) for r in rows])
-        return new
+            stored = self._stored(list(rows))
+            new = [row for md5, row in rows.items() if md5 not in stored]
+            for row in new:
+                self.files.write(row[0], row[5])
+            self._db.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?)", [r[:5] for r in new])
+        return len(new)
+
+    def _stored(self, md5s: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(md5s), MAX_SQL_PARAMS):
+            chunk = md5s[start:start + MAX_SQL_PARAMS]
+            sql = f"SELECT md5 FROM samples WHERE md5 IN ({','.join('?' * len(chunk))})"
+            found.update(r[0] for r in self._db.execute(sql, chunk))
+        return found
 
     def store_outputs(self, outputs: Iterable[tuple[str, str, str, dict[str, str], dict[str, Any]]]) -> None:
         now = _now()
@@ -322,6 +394,7 @@ class SqliteStore(DataStore):
             for table in ("samples", "sample_bytes", "tags", "sample_sets", "links", "outputs", "graph_nodes",
                           "graph_rels", "leases"):
                 self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - table names are constants above
+            self.files.clear()
 
     def close(self) -> None:
         self._db.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 
 from workbench.exceptions import BadArgument, SampleTooLarge, UnknownMD5
@@ -12,6 +13,8 @@ from workbench.server.intake.type_tagger import TYPE_TAGS, guess_type_tag
 MD5_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 PREFIX_PATTERN = re.compile(r"^[0-9a-f]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+log = logging.getLogger(__name__)
+CHUNK_TAG = "chunk"
 
 
 def check_md5(md5: object) -> str:
@@ -69,9 +72,32 @@ def store_bytes(store: DataStore, raw_bytes: bytes, filename: str, type_tag: str
     raw_bytes = bytes(raw_bytes)
     check_size(len(raw_bytes), max_bytes)
     filename = clean_filename(filename)
+    check_type_tag(type_tag)
+    md5 = hashlib.md5(raw_bytes).hexdigest()
+    if store.has_sample(md5):
+        if type_tag:
+            correct_type_tag(store, md5, type_tag)
+    elif store.store_sample(raw_bytes, md5, filename, type_tag or guess_type_tag(raw_bytes, filename)):
+        warn_if_empty(len(raw_bytes), md5, filename)
+    return md5
+
+
+def check_type_tag(type_tag: object) -> None:
+    """BadArgument unless empty (guess it) or a short lowercase name."""
     if type_tag and (not isinstance(type_tag, str) or not re.match(r"^[a-z0-9_]{1,32}$", type_tag)):
         raise BadArgument(f"bad type_tag {type_tag!r}: use a short lowercase name such as {', '.join(TYPE_TAGS)}")
-    md5 = hashlib.md5(raw_bytes).hexdigest()
-    if not store.has_sample(md5):
-        store.store_sample(raw_bytes, md5, filename, type_tag or guess_type_tag(raw_bytes, filename))
-    return md5
+
+
+def correct_type_tag(store: DataStore, md5: str, type_tag: str) -> None:
+    """An explicit type_tag on a stored sample wins (a re-upload fixes a wrong tag); its old outputs go.
+
+    Except ``chunk``: it marks an upload part, not a type, so a sample stored in its own right keeps its tag."""
+    if type_tag != CHUNK_TAG and store.set_type_tag(md5, type_tag):
+        log.info("sample %s: type_tag set to %r by an explicit re-upload; its stored outputs were dropped",
+                 md5, type_tag)
+
+
+def warn_if_empty(length: int, md5: str, filename: str) -> None:
+    """An empty sample is legal but rarely meant: say so in the server log (clients warn their user too)."""
+    if length == 0:
+        log.warning("stored an empty (0-byte) sample %s named %r: check the file it came from", md5, filename)

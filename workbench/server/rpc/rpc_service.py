@@ -71,6 +71,26 @@ class WorkbenchRPC:
         """Join uploaded chunks (stored samples, in order) into one sample; return its md5."""
         return self._wb.combine_samples(md5_list, filename, type_tag)
 
+    def set_type_tag(self, md5: str, type_tag: str) -> bool:
+        """Correct a sample's type_tag (its stored outputs are dropped); False if it already had it."""
+        return self._wb.set_type_tag(md5, type_tag)
+
+    def upload_start(self, filename: str, type_tag: str = "") -> str:
+        """Open a chunked upload (parts appended and hashed once, no joining); returns its id."""
+        return self._wb.upload_start(filename, type_tag)
+
+    def upload_part(self, upload_id: str, offset: int, data: bytes) -> int:
+        """Append the next part of an upload at offset (bytes so far); returns the new length."""
+        return self._wb.upload_part(upload_id, offset, data)
+
+    def upload_finish(self, upload_id: str) -> str:
+        """Store a chunked upload as one sample (kept once per md5); returns its md5."""
+        return self._wb.upload_finish(upload_id)
+
+    def upload_abort(self, upload_id: str) -> None:
+        """Drop a chunked upload in progress (e.g. the sample turned out to be stored already)."""
+        return self._wb.upload_abort(upload_id)
+
     @zerorpc.stream
     def stream_sample(self, md5: str, kwargs: dict | None = None) -> Iterator[Any]:
         """Stream a sample: Bro logs as typed records, text line by line, others in 1 MiB chunks. kwargs: max_rows."""
@@ -103,6 +123,10 @@ class WorkbenchRPC:
     def get_all_tags(self) -> dict:
         """Every tag in use, with how many samples carry it."""
         return self._wb.get_all_tags()
+
+    def get_type_tags(self) -> dict:
+        """Every type_tag in use, with how many samples have it."""
+        return self._wb.get_type_tags()
 
     def get_children(self, md5: str) -> list:
         """md5s of samples extracted from this one (archive members, files carried over HTTP)."""
@@ -223,6 +247,9 @@ class ApiServer(LimitedServer):
 
     def _print_traceback(self, protocol_v1: bool, exc_infos: list) -> tuple:
         exc_type, exc_value, _ = exc_infos
+        if isinstance(exc_value, zerorpc.LostRemote):  # a client left mid-call (Ctrl-C, closed): routine, one line
+            log.info("client went away: %s", exc_value)
+            return (repr(exc_value),) if protocol_v1 else (exc_type.__name__, str(exc_value), None)
         if not isinstance(exc_value, WorkbenchError):
             return super()._print_traceback(protocol_v1, exc_infos)
         log.info("refused: %s: %s", exc_type.__name__, exc_value)
