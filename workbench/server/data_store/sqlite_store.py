@@ -35,6 +35,17 @@ CREATE TABLE IF NOT EXISTS outputs (
 CREATE INDEX IF NOT EXISTS outputs_worker ON outputs(worker);
 """
 
+# Filename substring search: an FTS5 trigram index over samples.filename (external content, kept by triggers).
+# Substrings of 3+ characters are index lookups; shorter ones fall back to a LIKE scan.
+FILENAME_INDEX = """
+CREATE VIRTUAL TABLE IF NOT EXISTS samples_filename USING fts5(
+    filename, content='samples', content_rowid='rowid', tokenize='trigram');
+CREATE TRIGGER IF NOT EXISTS samples_filename_insert AFTER INSERT ON samples BEGIN
+    INSERT INTO samples_filename(rowid, filename) VALUES (new.rowid, new.filename); END;
+CREATE TRIGGER IF NOT EXISTS samples_filename_delete AFTER DELETE ON samples BEGIN
+    INSERT INTO samples_filename(samples_filename, rowid, filename) VALUES ('delete', old.rowid, old.filename); END;
+"""
+INFO_COLUMNS = "s.md5, s.filename, s.type_tag, s.length, s.import_time"
 
 MAX_SQL_PARAMS = 500  # md5s per IN (...) query: far below sqlite's limit, big enough to amortise a query
 
@@ -63,8 +74,15 @@ class SqliteStore(DataStore):
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=OFF")
             self._db.executescript(SCHEMA)
+            self._open_filename_index()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open sqlite store {self.path}: {exc}; check the path and permissions") from exc
+
+    def _open_filename_index(self) -> None:
+        """Create the filename index; a store made before it existed gets its filenames indexed once."""
+        existed = self._one("SELECT 1 FROM sqlite_master WHERE name='samples_filename'") is not None
+        rebuild = "" if existed else "INSERT INTO samples_filename(samples_filename) VALUES ('rebuild');"
+        self._db.executescript(f"BEGIN IMMEDIATE; {FILENAME_INDEX} {rebuild} COMMIT;")
 
     def _one(self, sql: str, args: tuple = ()) -> tuple | None:
         return self._db.execute(sql, args).fetchone()
@@ -228,6 +246,37 @@ class SqliteStore(DataStore):
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    # --- browsing (the web view) --------------------------------------------------------------------
+    def find_samples(self, md5_prefix: str | None = None, filename: str | None = None, type_tag: str | None = None,
+                     tag: str | None = None, offset: int = 0, limit: int = 50) -> list[dict[str, Any]]:
+        where, args, source, order = ["1=1"], [], "samples s", "s.rowid"
+        if filename and len(filename) >= 3:  # the trigram index, walked newest first; no sort of all matches
+            source, order = "samples_filename f CROSS JOIN samples s ON s.rowid = f.rowid", "f.rowid"
+            where.append("samples_filename MATCH ?")
+            args.append('"' + filename.replace('"', '""') + '"')
+        elif filename:
+            where.append("s.filename LIKE ? ESCAPE '\\'")
+            args.append("%" + filename.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        if md5_prefix:  # hex digits sort below 'g': a primary key range
+            where.append("s.md5 >= ? AND s.md5 < ?")
+            args += [md5_prefix, md5_prefix + "g"]
+        if type_tag:
+            where.append("s.type_tag = ?")
+            args.append(type_tag)
+        if tag:
+            where.append("s.md5 IN (SELECT md5 FROM tags WHERE tag = ?)")
+            args.append(tag)
+        sql = (f"SELECT {INFO_COLUMNS} FROM {source} WHERE {' AND '.join(where)} "  # noqa: S608 - constants
+               f"ORDER BY {order} DESC LIMIT ? OFFSET ?")
+        rows = self._db.execute(sql, (*args, max(limit, 0), max(offset, 0)))
+        return [dict(zip(SAMPLE_INFO_FIELDS, row, strict=True)) for row in rows]
+
+    def count_by_type_tag(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT type_tag, COUNT(*) FROM samples GROUP BY type_tag ORDER BY type_tag"))
+
+    def count_outputs(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT worker, COUNT(*) FROM outputs GROUP BY worker ORDER BY worker"))
 
     # --- admin -------------------------------------------------------------------------------------
     def clear(self) -> None:
