@@ -232,9 +232,9 @@ class SqliteStore(DataStore):
                 for raw_bytes, md5, filename, type_tag in samples]
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            before = self._db.total_changes
-            self._db.executemany("INSERT OR IGNORE INTO samples VALUES (?, ?, ?, ?, ?)", [r[:5] for r in rows])
-            new = self._db.total_changes - before
+            # rowcount: rows inserted here, not the filename index's trigger writes (total_changes counts those)
+            new = self._db.executemany("INSERT OR IGNORE INTO samples VALUES (?, ?, ?, ?, ?)",
+                                       [r[:5] for r in rows]).rowcount
             self._db.executemany("INSERT OR IGNORE INTO sample_bytes(md5, data) VALUES (?, ?)",
                                  [(r[0], sqlite3.Binary(r[5])) for r in rows])
         return new
