@@ -32,6 +32,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "stream_linger_ms": 20.0,
         "curve_secret_key": "",
         "curve_authorized_keys_dir": "",
+        "web_port": 0,
+        "web_token": "",
     },
     "client": {
         "server": "localhost",

@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plugin-dir", action="append", default=[], help="extra worker folder (repeatable)")
     parser.add_argument("--procs", help="worker processes: 'auto' (one per core) or a number; 0 runs chains "
                                         "in the server process")
+    parser.add_argument("--web-port", type=int, help="serve the web view on this port too (default: off)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     return parser
 
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         config.set("server", "port", args.port)
         config.set("server", "datastore", args.datastore)
         config.set("server", "procs", args.procs)
+        config.set("server", "web_port", args.web_port)
         if args.plugin_dir:
             given = [d for d in config.get("server", "plugin_dirs").split(",") if d.strip()]
             config.set("server", "plugin_dirs", ",".join(given + args.plugin_dir))
@@ -89,10 +91,15 @@ def run_server(config) -> None:  # noqa: ANN001 - workbench.config.Config, impor
                 log.exception("worker or key reload failed")
 
     reloader = gevent.spawn(reload_workers)
+    from workbench.server.web.serve import start_web
+
+    web = start_web(config, workbench, curve_on=auth is not None)
 
     def stop(*_: object) -> None:
         log.info("stopping")
         reloader.kill(block=False)
+        if web is not None:
+            web.close()  # stop accepting; requests in flight finish
         server.stop()
 
     gevent.signal_handler(signal.SIGTERM, stop)
