@@ -177,6 +177,8 @@ def login() -> Any:
     if not target.startswith("/") or target.startswith("//"):
         target = "/"  # only paths on this site
     error = None
+    if not token or session.get("authed"):
+        return redirect(target)
     if request.method == "POST":
         given = request.form.get("token", "")
         if token and hmac.compare_digest(given.encode(), token.encode()):
