@@ -17,6 +17,7 @@ bp = Blueprint("web", __name__)
 PAGE_SIZE = 50
 MAX_LINKS = 200  # parents/children listed with their filenames
 SIMILARITY_WORKERS = ("pe_deep_sim", "tlsh_sim")
+UNIQUE_PREFIX = 6  # a search for an md5 prefix this long that finds one sample opens it
 
 
 def _wb() -> Any:
@@ -44,7 +45,11 @@ def _applicable(type_tag: str) -> list[Any]:
 
 def _panel(md5: str, worker: Any, output: Any = None, error: str | None = None, is_open: bool = False,
            ran: bool = False) -> dict[str, Any]:
-    return {"md5": md5, "name": worker.name, "summary": worker.summary, "cacheable": worker.cacheable,
+    summary = worker.summary
+    if worker.name == "view" and isinstance(output, dict) and isinstance(output.get("view"), dict):
+        summary = f"the summary by {output.get('view_worker', 'its view worker')}"  # unwrapped: one level less
+        output = output["view"]
+    return {"md5": md5, "name": worker.name, "summary": summary, "cacheable": worker.cacheable,
             "html": render_output(output) if output is not None else None, "error": error,
             "open": is_open or error is not None, "ran": ran}
 
@@ -63,8 +68,8 @@ def search() -> str:
     else:
         results = _wb().find_samples(**parsed.filters, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1)
     more = len(results) > PAGE_SIZE
-    if query and len(results) == 1 and page == 1 and "md5_prefix" in parsed.filters:
-        return redirect(url_for("web.sample", md5=results[0]["md5"]))  # a unique prefix: straight to it
+    if len(results) == 1 and page == 1 and len(parsed.filters.get("md5_prefix", "")) >= UNIQUE_PREFIX:
+        return redirect(url_for("web.sample", md5=results[0]["md5"]))  # a pasted md5 (or long prefix): go there
     return render_template("search.html", query=query, parsed=parsed, results=results[:PAGE_SIZE], page=page,
                            more=more, counts=counts, total=sum(counts["type_tags"].values()))
 
