@@ -231,6 +231,11 @@ def test_unknown_and_malformed_md5s_get_clear_error_pages(client) -> None:
     bad = client.get("/sample/<b>x")
     assert bad.status_code == 400 and "<b>x" not in bad.get_data(as_text=True)
     assert client.get(f"/sample/{'0' * 32}/run/meta").status_code == 405
+    md5 = hashlib.md5(b"x").hexdigest()
+    hostile = client.get(f"/sample/{md5}/explain/<img src=x onerror=alert(4)>")
+    assert hostile.status_code in (400, 404) and "<img" not in hostile.get_data(as_text=True)
+    search = client.get("/search?q=%3Cscript%3Ealert(5)%3C/script%3E").get_data(as_text=True)
+    assert "<script>alert(5)" not in search and "&lt;script&gt;alert(5)&lt;/script&gt;" in search
 
 
 def test_web_token_gates_every_page(bench) -> None:
