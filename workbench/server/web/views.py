@@ -63,9 +63,7 @@ def search() -> str:
     counts = current_app.extensions["sample_counts"].get()
     parsed = parse_query(query, counts["type_tags"], counts["tags"])
     results: list[dict[str, Any]] = []
-    if query and not parsed.filters:
-        pass  # only problems: nothing to look for
-    else:
+    if parsed.filters or not query:  # a query that was all problems looks for nothing
         results = _wb().find_samples(**parsed.filters, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1)
     more = len(results) > PAGE_SIZE
     if len(results) == 1 and page == 1 and len(parsed.filters.get("md5_prefix", "")) >= UNIQUE_PREFIX:
@@ -84,10 +82,11 @@ def sample(md5: str) -> str:
     for worker in _applicable(info["type_tag"]):
         output = wb.cached_output(worker.name, md5) if worker.cacheable else None
         panels.append(_panel(md5, worker, output))
+    loaded = {name for name, w in wb.plugins.all().items() if w.ok}
     view = None
-    if "view" in wb.plugins.all() and wb.plugins.all()["view"].ok:
+    if "view" in loaded:
         view = _panel(md5, wb.plugins.get("view"), wb.cached_output("view", md5), is_open=True)
-    similar = [name for name in SIMILARITY_WORKERS if name in wb.plugins.all() and wb.plugins.all()[name].ok]
+    similar = [name for name in SIMILARITY_WORKERS if name in loaded]
     return render_template("sample.html", info=info, view=view, panels=panels, similar=similar,
                            children=_infos(wb.get_children(md5)), parents=_infos(wb.get_parents(md5)))
 
