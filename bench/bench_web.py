@@ -132,12 +132,39 @@ def run_size(count: int, requests: int, pe: Path) -> list[tuple[str, ...]]:
     return rows
 
 
+def index_cost(count: int, rounds: int = 3) -> None:
+    """What the filename index costs the bulk path: store_samples into a fresh store with and without it (its
+    table emptied of function by dropping it), interleaved round by round (256-byte samples: the per-sample
+    overhead at its most visible)."""
+    rng = random.Random(7)
+    rows = []
+    for i in range(count):
+        data = rng.randbytes(256)
+        rows.append((data, hashlib.md5(data).hexdigest(), NAMES[i % 5].format(i=i), TYPES[i % 5]))
+    spent: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(rounds):
+        for indexed in (False, True):
+            store = open_store(f"sqlite:///{temp_dir()}/ingest.db")
+            if not indexed:
+                store._index_filenames = lambda after_rowid: None  # the same store code, no index writes
+            started = time.perf_counter()
+            for start in range(0, count, 10_000):
+                store.store_samples(rows[start:start + 10_000])
+            spent[indexed].append(time.perf_counter() - started)
+            store.close()
+    plain, indexed = min(spent[False]), min(spent[True])
+    print(f"  filename index cost: store_samples of {count:,} samples {plain:.2f} s without, {indexed:.2f} s with "
+          f"({(indexed - plain) / count * 1e6:.0f} us a sample, {indexed / plain:.2f}x; best of {rounds})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000], help="stored samples")
     parser.add_argument("--requests", type=int, default=300, help="requests per measured call (default 300)")
+    parser.add_argument("--index-samples", type=int, default=40_000, help="samples for the index-cost line")
     args = parser.parse_args()
     print(machine_line())
+    index_cost(args.index_samples)
     pe = sorted((DATA_DIR / "pe" / "good").iterdir())[0]
     rows = [("samples", "request", "p50 ms", "p95 ms", "p50 ratio")]
     for count in args.sizes:

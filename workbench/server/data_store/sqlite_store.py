@@ -35,13 +35,14 @@ CREATE TABLE IF NOT EXISTS outputs (
 CREATE INDEX IF NOT EXISTS outputs_worker ON outputs(worker);
 """
 
-# Filename substring search: an FTS5 trigram index over samples.filename (external content, kept by triggers).
-# Substrings of 3+ characters are index lookups; shorter ones fall back to a LIKE scan.
+# Filename substring search: an FTS5 trigram index over samples.filename (external content). Substrings of 3+
+# characters are index lookups; shorter ones fall back to a LIKE scan. Deletes are kept by a trigger; inserts
+# are indexed by the code that inserts (``_index_filenames``), in one statement per batch: a per-row insert
+# trigger made bulk imports of small samples about 6x slower (measured, bench/bench_web.py's index-cost line).
+# Every INSERT INTO samples must be followed by ``_index_filenames`` in the same transaction.
 FILENAME_INDEX = """
 CREATE VIRTUAL TABLE IF NOT EXISTS samples_filename USING fts5(
-    filename, content='samples', content_rowid='rowid', tokenize='trigram');
-CREATE TRIGGER IF NOT EXISTS samples_filename_insert AFTER INSERT ON samples BEGIN
-    INSERT INTO samples_filename(rowid, filename) VALUES (new.rowid, new.filename); END;
+    filename, content='samples', content_rowid='rowid', tokenize='trigram', columnsize=0);
 CREATE TRIGGER IF NOT EXISTS samples_filename_delete AFTER DELETE ON samples BEGIN
     INSERT INTO samples_filename(samples_filename, rowid, filename) VALUES ('delete', old.rowid, old.filename); END;
 """
@@ -84,6 +85,14 @@ class SqliteStore(DataStore):
         rebuild = "" if existed else "INSERT INTO samples_filename(samples_filename) VALUES ('rebuild');"
         self._db.executescript(f"BEGIN IMMEDIATE; {FILENAME_INDEX} {rebuild} COMMIT;")
 
+    def _last_rowid(self) -> int:
+        return self._one("SELECT COALESCE(MAX(rowid), 0) FROM samples")[0]
+
+    def _index_filenames(self, after_rowid: int) -> None:
+        """Index the filenames of the samples inserted after ``after_rowid`` (inside the inserting transaction)."""
+        self._db.execute("INSERT INTO samples_filename(rowid, filename) SELECT rowid, filename FROM samples "
+                         "WHERE rowid > ?", (after_rowid,))
+
     def _one(self, sql: str, args: tuple = ()) -> tuple | None:
         return self._db.execute(sql, args).fetchone()
 
@@ -94,8 +103,10 @@ class SqliteStore(DataStore):
             if self._one("SELECT 1 FROM samples WHERE md5=?", (md5,)):
                 return False
             self._db.execute("INSERT INTO sample_bytes(md5, data) VALUES (?, ?)", (md5, sqlite3.Binary(raw_bytes)))
+            before = self._last_rowid()
             self._db.execute("INSERT INTO samples VALUES (?, ?, ?, ?, ?)",
                              (md5, filename, type_tag, len(raw_bytes), _now()))
+            self._index_filenames(before)
         return True
 
     def has_sample(self, md5: str) -> bool:
@@ -232,9 +243,10 @@ class SqliteStore(DataStore):
                 for raw_bytes, md5, filename, type_tag in samples]
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            # rowcount: rows inserted here, not the filename index's trigger writes (total_changes counts those)
+            before = self._last_rowid()
             new = self._db.executemany("INSERT OR IGNORE INTO samples VALUES (?, ?, ?, ?, ?)",
                                        [r[:5] for r in rows]).rowcount
+            self._index_filenames(before)
             self._db.executemany("INSERT OR IGNORE INTO sample_bytes(md5, data) VALUES (?, ?)",
                                  [(r[0], sqlite3.Binary(r[5])) for r in rows])
         return new
