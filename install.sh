@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs Workbench and everything its workers and tests use, into the current Python environment.
 # System packages (Debian/Ubuntu, only when missing): libmagic1 (file types), tshark (independent PCAP
-# parser used by the tests), nodejs/npm and libzmq3-dev (the Node.js client). Safe to run again.
+# parser used by the tests), nodejs/npm and libzmq3-dev (the Node.js client), chromium (the web view's browser
+# tests). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
@@ -16,6 +17,7 @@ command -v npm >/dev/null || need+=(npm)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)   # the group tests' load balancer
 command -v g++ >/dev/null || need+=(g++)
 command -v make >/dev/null || need+=(make)
+[ -x /usr/bin/chromium ] || need+=(chromium)   # the web view's browser tests (Playwright drives this binary)
 if [ ${#need[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     echo "install.sh: installing system packages: ${need[*]}"

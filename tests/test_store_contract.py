@@ -473,3 +473,84 @@ class TestGroupContract:
         assert all(time.time() - s["seen"] < 60 for s in servers)
         time.sleep(0.25)
         assert store.list_servers(seen_within=0.2) == []
+class TestBrowsingContract:
+    """find_samples / count_by_type_tag / count_outputs (the web view's queries), checked against hand counts."""
+
+    @pytest.fixture
+    def corpus(self, store: DataStore) -> list[dict[str, Any]]:
+        """40 samples, stored one by one (so their import order is known): names, types and tags vary."""
+        rows = []
+        for i in range(40):
+            name = ["Invoice_%d.EXE", "report%d.pdf", "x%d", "100%%_off_%d.zip"][i % 4] % i
+            type_tag = ["exe", "pdf", "data", "zip"][i % 4]
+            md5 = put(store, b"browse %d" % i, name, type_tag)
+            if i % 5 == 0:
+                store.add_tags(md5, ["five"])
+            rows.append({"md5": md5, "filename": name, "type_tag": type_tag, "tags": ["five"] if i % 5 == 0 else []})
+            time.sleep(0.001)  # distinct import times on every backend
+        return rows[::-1]  # newest first, as find_samples returns them
+
+    def test_no_filter_is_the_most_recent_samples_paged(self, store: DataStore, corpus: list[dict]) -> None:
+        assert [s["md5"] for s in store.find_samples(limit=7)] == [r["md5"] for r in corpus[:7]]
+        assert [s["md5"] for s in store.find_samples(offset=7, limit=7)] == [r["md5"] for r in corpus[7:14]]
+        assert store.find_samples(offset=40, limit=7) == [] and store.find_samples(limit=0) == []
+        first = store.find_samples(limit=1)[0]
+        assert first == store.get_sample_info(corpus[0]["md5"])
+
+    @pytest.mark.parametrize("needle", ["invoice", "INVOICE_1", "rep", ".e", "x3", "%_", "_off_1", "zzz", "1"])
+    def test_filename_is_a_case_insensitive_substring(self, store: DataStore, corpus: list[dict],
+                                                      needle: str) -> None:
+        expected = [r["md5"] for r in corpus if needle.lower() in r["filename"].lower()]
+        assert [s["md5"] for s in store.find_samples(filename=needle, limit=100)] == expected
+        assert [s["md5"] for s in store.find_samples(filename=needle, offset=2, limit=3)] == expected[2:5]
+
+    def test_filters_combine(self, store: DataStore, corpus: list[dict]) -> None:
+        for kwargs, keep in [
+            ({"type_tag": "pdf"}, lambda r: r["type_tag"] == "pdf"),
+            ({"tag": "five"}, lambda r: "five" in r["tags"]),
+            ({"tag": "five", "type_tag": "exe"}, lambda r: "five" in r["tags"] and r["type_tag"] == "exe"),
+            ({"filename": "invoice", "tag": "five"}, lambda r: "invoice" in r["filename"].lower() and r["tags"]),
+            ({"md5_prefix": corpus[3]["md5"][:1]}, lambda r: r["md5"].startswith(corpus[3]["md5"][:1])),
+            ({"md5_prefix": corpus[3]["md5"]}, lambda r: r["md5"] == corpus[3]["md5"]),
+            ({"type_tag": "nope"}, lambda r: False), ({"tag": "nope"}, lambda r: False),
+        ]:
+            expected = [r["md5"] for r in corpus if keep(r)]
+            assert [s["md5"] for s in store.find_samples(**kwargs, limit=100)] == expected, kwargs
+
+    def test_filename_search_sees_removed_samples_go(self, store: DataStore, corpus: list[dict]) -> None:
+        gone = corpus[0]["md5"]
+        store.remove_sample(gone)
+        assert gone not in [s["md5"] for s in store.find_samples(filename="report", limit=100)]
+        store.clear()
+        assert store.find_samples(filename="report") == [] and store.find_samples() == []
+
+    def test_counts_by_type_tag_and_outputs(self, store: DataStore, corpus: list[dict]) -> None:
+        expected: dict[str, int] = {}
+        for r in corpus:
+            expected[r["type_tag"]] = expected.get(r["type_tag"], 0) + 1
+        assert store.count_by_type_tag() == expected
+        assert store.count_outputs() == {}
+        store.store_outputs([(r["md5"], "meta", "c", {}, {"n": 1}) for r in corpus[:9]])
+        store.store_output(corpus[0]["md5"], "strings", "c", {}, {"strings": []})
+        store.store_output(corpus[0]["md5"], "meta", "c2", {}, {"n": 2})  # replaced, not counted twice
+        assert store.count_outputs() == {"meta": 9, "strings": 1}
+
+
+def test_sqlite_filename_search_is_an_index_lookup_and_survives_reopen(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/wb.db"
+    store = open_store(uri)
+    md5 = put(store, b"indexed", "Quarterly_Report.pdf", "pdf")
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    store.find_samples(filename="report", limit=5)
+    store._db.set_trace_callback(None)
+    query = next(sql for sql in statements if sql.startswith("SELECT"))
+    plan = " ".join(row[-1] for row in store._db.execute(f"EXPLAIN QUERY PLAN {query}").fetchall())
+    assert "VIRTUAL TABLE INDEX" in plan and "SCAN s" not in plan, plan
+    store._db.execute("DROP TABLE samples_filename")  # a store made before the index existed
+    store.close()
+    reopened = open_store(uri)
+    try:
+        assert [s["md5"] for s in reopened.find_samples(filename="quarterly")] == [md5]
+    finally:
+        reopened.close()

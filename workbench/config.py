@@ -38,6 +38,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "lease_seconds": 10.0,
         "group_chunk": 8,
         "group_in_flight": 8,
+        "web_port": 0,
+        "web_token": "",
     },
     "client": {
         "server": "localhost",

@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--health-port", type=int, help="serve GET /health for a load balancer on this port")
     parser.add_argument("--group-address", help="the load balancer's address (tcp://host:port) of this server's group")
     parser.add_argument("--server-name", help="this server's name in its group (default: hostname:port)")
+    parser.add_argument("--web-port", type=int, help="serve the web view on this port too (default: off)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     return parser
 
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         config.set("server", "health_port", args.health_port)
         config.set("server", "group_address", args.group_address)
         config.set("server", "server_name", args.server_name)
+        config.set("server", "web_port", args.web_port)
         if args.plugin_dir:
             given = [d for d in config.get("server", "plugin_dirs").split(",") if d.strip()]
             config.set("server", "plugin_dirs", ",".join(given + args.plugin_dir))
@@ -105,12 +107,17 @@ def run_server(config) -> None:  # noqa: ANN001 - workbench.config.Config, impor
         from workbench.server.group.health import start_health_server
 
         health = start_health_server(bind, config.get("server", "health_port"), workbench.health)
+    from workbench.server.web.serve import start_web
+
+    web = start_web(config, workbench, curve_on=auth is not None)
 
     def stop(*_: object) -> None:
         log.info("stopping")
         gevent.killall(background, block=False)
         if health is not None:
             health.stop(timeout=1)
+        if web is not None:
+            web.close()  # stop accepting; requests in flight finish
         server.stop()
 
     gevent.signal_handler(signal.SIGTERM, stop)

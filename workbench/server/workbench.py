@@ -366,6 +366,29 @@ class Workbench:
         edges = [{"source": r["source"], "target": r["target"], "key": r["rel"], "rel": r["rel"]} for r in rels
                  if r["source"] in ids and r["target"] in ids and (rel_types is None or r["rel"] in rel_types)]
         return {"directed": True, "multigraph": True, "graph": {}, "nodes": kept, "edges": edges}
+    # --- browsing (the web view) --------------------------------------------------------------------
+    def find_samples(self, md5_prefix: str | None = None, filename: str | None = None, type_tag: str | None = None,
+                     tag: str | None = None, offset: int = 0, limit: int = 50) -> list[dict[str, Any]]:
+        """Sample infos matching every filter given (md5 prefix, filename substring, type_tag, tag), newest first."""
+        if md5_prefix is not None and not re.fullmatch(r"[0-9a-fA-F]{1,32}", md5_prefix):
+            raise BadArgument(f"bad md5 prefix {md5_prefix!r}: expected 1 to 32 hex digits, e.g. '033d91'")
+        if not (isinstance(offset, int) and offset >= 0 and isinstance(limit, int) and 0 <= limit <= 1000):
+            raise BadArgument(f"offset must be >= 0 and limit 0 to 1000, got offset={offset!r} limit={limit!r}")
+        return self.store.find_samples(md5_prefix.lower() if md5_prefix else None, filename or None,
+                                       type_tag or None, tag or None, offset, limit)
+
+    def sample_counts(self) -> dict[str, dict[str, int]]:
+        """Stored samples counted by type_tag and by tag."""
+        return {"type_tags": self.store.count_by_type_tag(), "tags": self.store.get_all_tags()}
+
+    def output_counts(self) -> dict[str, int]:
+        """Stored outputs counted by worker."""
+        return self.store.count_outputs()
+
+    def cached_output(self, worker_name: str, md5: str) -> dict[str, Any] | None:
+        """The worker's stored output when valid for the current code of its chain, else None; never runs it."""
+        self.plugins.get(worker_name)
+        return self.front.planner.plan(worker_name, self.resolve_md5(md5)).output
 
     def clear_db(self) -> None:
         """Drop every sample, set, tag and output."""

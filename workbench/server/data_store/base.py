@@ -215,6 +215,22 @@ class DataStore(ABC):
     @abstractmethod
     def clear_graph(self) -> None:
         """Drop every node and relationship (samples and outputs stay)."""
+    # --- browsing (the web view) --------------------------------------------------------------------
+    @abstractmethod
+    def find_samples(self, md5_prefix: str | None = None, filename: str | None = None, type_tag: str | None = None,
+                     tag: str | None = None, offset: int = 0, limit: int = 50) -> list[dict[str, Any]]:
+        """Infos (``SAMPLE_INFO_FIELDS``) of samples matching every filter given, newest first, paged.
+
+        ``md5_prefix`` is lowercase hex (an index range); ``filename`` a case-insensitive substring (an index
+        where the backend has one); ``type_tag`` and ``tag`` exact. No filter: the most recent samples."""
+
+    @abstractmethod
+    def count_by_type_tag(self) -> dict[str, int]:
+        """How many samples each type_tag has (an index walk, no sample read)."""
+
+    @abstractmethod
+    def count_outputs(self) -> dict[str, int]:
+        """How many outputs are stored per worker (an index walk, no output decoded)."""
 
     # --- admin -------------------------------------------------------------------------------------
     @abstractmethod

@@ -114,6 +114,7 @@ class MongoStore(DataStore):
         samples.create_index([("import_time", 1), ("file_id", 1)])  # oldest-first; file_id breaks ties
         samples.create_index("type_tag")
         samples.create_index("tags")
+        samples.create_index("filename")  # the web view's filename search walks this instead of the documents
         self._db.outputs.create_index([("md5", 1), ("worker", 1)], unique=True)
         self._db.outputs.create_index("worker")
         self._db.links.create_index([("parent", 1), ("child", 1)], unique=True)
@@ -331,6 +332,33 @@ class MongoStore(DataStore):
             else:
                 self._db.outputs.bulk_write([ReplaceOne({"md5": doc["md5"], "worker": doc["worker"]}, doc,
                                                         upsert=True) for doc in docs], ordered=True)
+
+    # --- browsing (the web view) --------------------------------------------------------------------
+    def find_samples(self, md5_prefix: str | None = None, filename: str | None = None, type_tag: str | None = None,
+                     tag: str | None = None, offset: int = 0, limit: int = 50) -> list[dict[str, Any]]:
+        if limit <= 0:  # pymongo reads limit(0) as "no limit"
+            return []
+        query: dict[str, Any] = {}
+        if md5_prefix:
+            query["_id"] = {"$regex": f"^{re.escape(md5_prefix)}"}  # anchored: an _id index range
+        if filename:  # unanchored: MongoDB walks the filename index (or the documents), not a range
+            query["filename"] = {"$regex": re.escape(filename), "$options": "i"}
+        if type_tag:
+            query["type_tag"] = type_tag
+        if tag:
+            query["tags"] = tag
+        projection = {"_id": 1, "filename": 1, "type_tag": 1, "length": 1, "import_time": 1}
+        cursor = (self._db.samples.find(query, projection).sort([("import_time", -1), ("file_id", -1)])
+                  .skip(max(offset, 0)).limit(limit))
+        return [{field: doc["_id" if field == "md5" else field] for field in SAMPLE_INFO_FIELDS} for doc in cursor]
+
+    def count_by_type_tag(self) -> dict[str, int]:
+        pipeline = [{"$group": {"_id": "$type_tag", "n": {"$sum": 1}}}]
+        return dict(sorted((row["_id"], row["n"]) for row in self._db.samples.aggregate(pipeline)))
+
+    def count_outputs(self) -> dict[str, int]:
+        pipeline = [{"$group": {"_id": "$worker", "n": {"$sum": 1}}}]
+        return dict(sorted((row["_id"], row["n"]) for row in self._db.outputs.aggregate(pipeline)))
 
     # --- admin -------------------------------------------------------------------------------------
     # --- group: chain leases and server membership ----------------------------------------------------

@@ -41,6 +41,18 @@ CREATE TABLE IF NOT EXISTS outputs (
 CREATE INDEX IF NOT EXISTS outputs_worker ON outputs(worker);
 """
 
+# Filename substring search: an FTS5 trigram index over samples.filename (external content). Substrings of 3+
+# characters are index lookups; shorter ones fall back to a LIKE scan. Deletes are kept by a trigger; inserts
+# are indexed by the code that inserts (``_index_filenames``), in one statement per batch: a per-row insert
+# trigger made bulk imports of small samples about 6x slower (measured, bench/bench_web.py's index-cost line).
+# Every INSERT INTO samples must be followed by ``_index_filenames`` in the same transaction.
+FILENAME_INDEX = """
+CREATE VIRTUAL TABLE IF NOT EXISTS samples_filename USING fts5(
+    filename, content='samples', content_rowid='rowid', tokenize='trigram', columnsize=0);
+CREATE TRIGGER IF NOT EXISTS samples_filename_delete AFTER DELETE ON samples BEGIN
+    INSERT INTO samples_filename(samples_filename, rowid, filename) VALUES ('delete', old.rowid, old.filename); END;
+"""
+INFO_COLUMNS = "s.md5, s.filename, s.type_tag, s.length, s.import_time"
 
 GROUP_SCHEMA = """
 CREATE TABLE IF NOT EXISTS leases (key TEXT PRIMARY KEY, holder TEXT NOT NULL, expires REAL NOT NULL) WITHOUT ROWID;
@@ -84,10 +96,25 @@ class SqliteStore(DataStore):
             self._db.executescript(SCHEMA)
             self._db.executescript(GRAPH_SCHEMA)
             self._db.executescript(GROUP_SCHEMA)
+            self._open_filename_index()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open sqlite store {self.path}: {exc}; check the path and permissions") from exc
         self.files.sweep_temp()
         self.migrate_blobs()
+
+    def _open_filename_index(self) -> None:
+        """Create the filename index; a store made before it existed gets its filenames indexed once."""
+        existed = self._one("SELECT 1 FROM sqlite_master WHERE name='samples_filename'") is not None
+        rebuild = "" if existed else "INSERT INTO samples_filename(samples_filename) VALUES ('rebuild');"
+        self._db.executescript(f"BEGIN IMMEDIATE; {FILENAME_INDEX} {rebuild} COMMIT;")
+
+    def _last_rowid(self) -> int:
+        return self._one("SELECT COALESCE(MAX(rowid), 0) FROM samples")[0]
+
+    def _index_filenames(self, after_rowid: int) -> None:
+        """Index the filenames of the samples inserted after ``after_rowid`` (inside the inserting transaction)."""
+        self._db.execute("INSERT INTO samples_filename(rowid, filename) SELECT rowid, filename FROM samples "
+                         "WHERE rowid > ?", (after_rowid,))
 
     def _one(self, sql: str, args: tuple = ()) -> tuple | None:
         return self._db.execute(sql, args).fetchone()
@@ -101,8 +128,10 @@ class SqliteStore(DataStore):
             if self._one("SELECT 1 FROM samples WHERE md5=?", (md5,)):
                 return False
             self.files.write(md5, raw_bytes)
+            before = self._last_rowid()
             self._db.execute("INSERT INTO samples VALUES (?, ?, ?, ?, ?)",
                              (md5, filename, type_tag, len(raw_bytes), _now()))
+            self._index_filenames(before)
         return True
 
     def store_sample_file(self, path: Path, md5: str, filename: str, type_tag: str) -> bool:
@@ -113,7 +142,9 @@ class SqliteStore(DataStore):
                 return False
             length = path.stat().st_size
             self.files.adopt(md5, path)
+            before = self._last_rowid()
             self._db.execute("INSERT INTO samples VALUES (?, ?, ?, ?, ?)", (md5, filename, type_tag, length, _now()))
+            self._index_filenames(before)
         return True
 
     def spool_dir(self) -> Path:
@@ -308,7 +339,9 @@ class SqliteStore(DataStore):
             new = [row for md5, row in rows.items() if md5 not in stored]
             for row in new:
                 self.files.write(row[0], row[5])
+            before = self._last_rowid()
             self._db.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?)", [r[:5] for r in new])
+            self._index_filenames(before)
         return len(new)
 
     def _stored(self, md5s: list[str]) -> set[str]:
@@ -326,6 +359,37 @@ class SqliteStore(DataStore):
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    # --- browsing (the web view) --------------------------------------------------------------------
+    def find_samples(self, md5_prefix: str | None = None, filename: str | None = None, type_tag: str | None = None,
+                     tag: str | None = None, offset: int = 0, limit: int = 50) -> list[dict[str, Any]]:
+        where, args, source, order = ["1=1"], [], "samples s", "s.rowid"
+        if filename and len(filename) >= 3:  # the trigram index, walked newest first; no sort of all matches
+            source, order = "samples_filename f CROSS JOIN samples s ON s.rowid = f.rowid", "f.rowid"
+            where.append("samples_filename MATCH ?")
+            args.append('"' + filename.replace('"', '""') + '"')
+        elif filename:
+            where.append("s.filename LIKE ? ESCAPE '\\'")
+            args.append("%" + filename.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        if md5_prefix:  # hex digits sort below 'g': a primary key range
+            where.append("s.md5 >= ? AND s.md5 < ?")
+            args += [md5_prefix, md5_prefix + "g"]
+        if type_tag:
+            where.append("s.type_tag = ?")
+            args.append(type_tag)
+        if tag:
+            where.append("s.md5 IN (SELECT md5 FROM tags WHERE tag = ?)")
+            args.append(tag)
+        sql = (f"SELECT {INFO_COLUMNS} FROM {source} WHERE {' AND '.join(where)} "  # noqa: S608 - constants
+               f"ORDER BY {order} DESC LIMIT ? OFFSET ?")
+        rows = self._db.execute(sql, (*args, max(limit, 0), max(offset, 0)))
+        return [dict(zip(SAMPLE_INFO_FIELDS, row, strict=True)) for row in rows]
+
+    def count_by_type_tag(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT type_tag, COUNT(*) FROM samples GROUP BY type_tag ORDER BY type_tag"))
+
+    def count_outputs(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT worker, COUNT(*) FROM outputs GROUP BY worker ORDER BY worker"))
 
     # --- admin -------------------------------------------------------------------------------------
     # --- group: chain leases and server membership ----------------------------------------------------
