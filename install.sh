@@ -14,6 +14,10 @@ command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 [ -e /usr/include/zmq.h ] || need+=(libzmq3-dev)   # the Node.js client's zeromq 5 builds against it
 command -v g++ >/dev/null || need+=(g++)
+command -v readelf >/dev/null || need+=(binutils)            # ELF reference for the elf worker's tests
+command -v llvm-objdump >/dev/null || need+=(llvm)           # Mach-O reference for the macho worker's tests
+command -v osslsigncode >/dev/null || need+=(osslsigncode)   # Authenticode reference for pe_authenticode's
+command -v monodis >/dev/null || need+=(mono-utils)          # .NET metadata reference for pe_dotnet's tests
 command -v make >/dev/null || need+=(make)
 if [ ${#need[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then

@@ -229,6 +229,10 @@ class ChainRunner:
                 f"worker {worker.name!r} timed out after {timeout:g} s on sample {md5} ({type_tag}); "
                 "raise its timeout (class attribute or [server] worker_timeout) if the sample is legitimately big"
             ) from None
+        except WorkerNotApplicable as exc:  # a worker may decline a sample its applies_to cannot single out
+            outcome = "not_applicable"
+            raise WorkerNotApplicable(f"worker {worker.name!r} does not apply to sample {md5} ({type_tag}): {exc}"
+                                      ) from None
         except MemoryError:
             outcome = "memory"
             raise WorkerFailed(

