@@ -26,6 +26,7 @@ from workbench.analysis.native_binaries import (
 SECTION_FLAG_LETTERS = (("WRITE", "W"), ("ALLOC", "A"), ("EXECINSTR", "X"))
 EXPORTED_BINDINGS = {"GLOBAL", "WEAK", "GNU_UNIQUE"}
 EXPORTED_VISIBILITIES = {"DEFAULT", "PROTECTED"}
+HEADER_SIZES = {1: 52, 2: 64}  # by EI_CLASS: ELF32, ELF64
 DF_BIND_NOW, DF_1_NOW, DF_1_PIE = 0x8, 0x1, 0x08000000
 
 
@@ -33,10 +34,29 @@ def parse(raw: bytes) -> lief.ELF.Binary:
     """A lief ELF parse of ``raw``; NotParsable naming the reason when it is no ELF lief can read."""
     if not is_elf(raw):
         raise NotParsable(f"not an ELF file: it starts with {raw[:4]!r}, not b'\\x7fELF'; re-tag the sample")
+    header_size = HEADER_SIZES.get(raw[4] if len(raw) > 4 else 0)
+    if header_size is None:
+        raise NotParsable(f"ELF header unreadable: class byte {raw[4:5].hex() or 'missing'} is neither 01 (32-bit) "
+                          "nor 02 (64-bit); the file is corrupt")
+    if len(raw) < header_size:
+        raise NotParsable(f"truncated ELF: {len(raw)} bytes, shorter than its {header_size}-byte ELF header")
     binary = lief.ELF.parse(raw)
     if binary is None or name(binary.header.identity_class) not in ("ELF32", "ELF64"):
         raise NotParsable("ELF header unreadable (bad class, truncated or corrupt); lief could not parse it")
     return binary
+
+
+def warnings(binary: lief.ELF.Binary, raw: bytes) -> list[str]:
+    """What lief read short of what the header promises: the signs of a truncated or doctored file."""
+    h, found = binary.header, []
+    for what, promised, read, offset, size in (
+            ("section", h.numberof_sections, len(binary.sections), h.section_header_offset, h.section_header_size),
+            ("program", h.numberof_segments, len(binary.segments), h.program_header_offset, h.program_header_size)):
+        if promised and offset + promised * size > len(raw):
+            found.append(f"{what} header table ends past the end of the file (truncated?)")
+        if read != promised:
+            found.append(f"header promises {promised} {what} headers, {read} were readable")
+    return found
 
 
 def header(binary: lief.ELF.Binary) -> dict[str, Any]:
@@ -156,4 +176,5 @@ def summary(raw: bytes) -> dict[str, Any]:
         "security": security(binary, imported, dynamic),
         "packer": upx_traits(raw, [s["name"] for s in section_table]),
         "overlay_size": len(binary.overlay) if binary.has_overlay else 0,
+        "warnings": warnings(binary, raw),
     }
