@@ -147,3 +147,25 @@ def test_unsigned_and_unverifiable_pes_are_flagged_by_pe_indicators(outputs: dic
     for path in failing:
         indicator = [i for i in run_worker("pe_indicators", path)["indicators"] if i["category"] == "signature"]
         assert indicator[0]["severity"] >= 2 and outputs[path]["verification"] in indicator[0]["description"]
+
+
+def test_view_pe_shows_the_signature_verdict_and_signer(outputs: dict[Path, dict], tmp_path: Path) -> None:
+    options = {"pe_peid": {"database": str(require_data("signatures") / "peid_userdb.txt")},
+               "yara_sigs": {"rules_dir": str(require_data("signatures") / "yara")}}
+    signed = next(p for p, o in outputs.items() if o["verified"])
+    unsigned = next(p for p, o in outputs.items() if not o["signed"])
+    workbench = make_workbench(tmp_path, options)
+    try:
+        views = {p: workbench.work_request("view_pe", workbench.store_sample(p.read_bytes(), p.name))["view_pe"]
+                 for p in (signed, unsigned)}
+    finally:
+        workbench.close()
+    first = outputs[signed]["signatures"][0]
+    assert views[signed]["signature"] == {
+        "signed": True, "verified": True, "verification": "OK", "hash_matches": True,
+        "signer": first["signer"]["subject"], "program_name": first["program_name"],
+        "signing_time": first["signing_time"], "digest_algorithm": first["digest_algorithm"]}
+    assert views[unsigned]["signature"] == {
+        "signed": False, "verified": False, "verification": "NOT_SIGNED", "hash_matches": None, "signer": None,
+        "program_name": None, "signing_time": None, "digest_algorithm": None}
+    assert "[1] signature: not Authenticode-signed" in views[unsigned]["indicators"]
