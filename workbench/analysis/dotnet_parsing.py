@@ -24,8 +24,14 @@ def _text(value: Any) -> str | None:
     return str(value.value if hasattr(value, "value") and isinstance(value.value, str) else value)
 
 
+def _field(row: Any, name: str) -> Any:
+    """A row's column, None when dnfile could not read it (a corrupt table leaves rows half-filled)."""
+    return getattr(row, name, None)
+
+
 def _version(row: Any) -> str:
-    return f"{row.MajorVersion}.{row.MinorVersion}.{row.BuildNumber}.{row.RevisionNumber}"
+    return ".".join(str(_field(row, part)) for part in ("MajorVersion", "MinorVersion", "BuildNumber",
+                                                         "RevisionNumber"))
 
 
 def _rows(table: Any) -> list[Any]:
@@ -52,26 +58,29 @@ def summary(raw: bytes) -> dict[str, Any]:
     flags = net.Flags
     return {
         "assembly": {
-            "name": _text(assembly[0].Name),
+            "name": _text(_field(assembly[0], "Name")),
             "version": _version(assembly[0]),
-            "culture": _text(assembly[0].Culture) or None,
-            "public_key": _blob_hex(assembly[0].PublicKey),
+            "culture": _text(_field(assembly[0], "Culture")) or None,
+            "public_key": _blob_hex(_field(assembly[0], "PublicKey")),
         } if assembly else None,
-        "module": {"name": _text(module[0].Name), "mvid": _text(module[0].Mvid)} if module else None,
+        "module": {"name": _text(_field(module[0], "Name")), "mvid": _text(_field(module[0], "Mvid"))}
+        if module else None,
         "runtime_version": net.metadata.struct.Version.rstrip(b"\0").decode("utf-8", "backslashreplace"),
         "clr_flags": {"il_only": bool(flags.CLR_ILONLY), "requires_32bit": bool(flags.CLR_32BITREQUIRED),
                       "strong_name_signed": bool(flags.CLR_STRONGNAMESIGNED),
                       "native_entry_point": bool(flags.CLR_NATIVE_ENTRYPOINT)},
         "number_of_assembly_references": len(references),
-        "assembly_references": [{"name": _text(r.Name), "version": _version(r),
-                                 "public_key_token": _blob_hex(r.PublicKey)} for r in references[:MAX_ITEMS]],
+        "assembly_references": [{"name": _text(_field(r, "Name")), "version": _version(r),
+                                 "public_key_token": _blob_hex(_field(r, "PublicKey"))}
+                                for r in references[:MAX_ITEMS]],
         "number_of_types": len(_rows(tables.TypeDef)),
         "number_of_methods": len(_rows(tables.MethodDef)),
         "number_of_type_references": len(_rows(tables.TypeRef)),
-        "module_references": [_text(m.Name) for m in _rows(tables.ModuleRef)[:MAX_ITEMS]],
-        "pinvoke_imports": [_text(m.ImportName) for m in _rows(tables.ImplMap)[:MAX_ITEMS]],
+        "module_references": [_text(_field(m, "Name")) for m in _rows(tables.ModuleRef)[:MAX_ITEMS]],
+        "pinvoke_imports": [_text(_field(m, "ImportName")) for m in _rows(tables.ImplMap)[:MAX_ITEMS]],
         "number_of_resources": len(resources),
-        "resources": [{"name": _text(r.Name), "offset": r.Offset, "public": bool(r.Flags.mrPublic)}
+        "resources": [{"name": _text(_field(r, "Name")), "offset": _field(r, "Offset"),
+                       "public": bool(getattr(_field(r, "Flags"), "mrPublic", False))}
                       for r in resources[:MAX_ITEMS]],
         "streams": [s.struct.Name.rstrip(b"\0").decode("utf-8", "backslashreplace")
                     for s in net.metadata.streams_list],

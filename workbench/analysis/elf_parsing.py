@@ -20,6 +20,7 @@ from workbench.analysis.native_binaries import (
     capped,
     name,
     range_entropy,
+    text,
     upx_traits,
 )
 
@@ -81,7 +82,7 @@ def sections(binary: lief.ELF.Binary, raw: bytes) -> list[dict[str, Any]]:
         flags = {name(f) for f in section.flags_list}
         kind = name(section.type).removeprefix("SHT_").rstrip("_")
         table.append({
-            "name": section.name,
+            "name": text(section),
             "type": kind,
             "flags": "".join(letter for flag, letter in SECTION_FLAG_LETTERS if flag in flags),
             "offset": section.offset,
@@ -113,12 +114,13 @@ def dynamic_symbols(binary: lief.ELF.Binary) -> tuple[list[str], list[str]]:
     """(imported, exported) dynamic symbol names, in table order."""
     imported, exported = [], []
     for symbol in binary.dynamic_symbols:
-        if not symbol.name:
+        symbol_name = text(symbol)
+        if not symbol_name:
             continue
         if symbol.shndx == 0:
-            imported.append(symbol.name)
+            imported.append(symbol_name)
         elif name(symbol.binding) in EXPORTED_BINDINGS and name(symbol.visibility) in EXPORTED_VISIBILITIES:
-            exported.append(symbol.name)
+            exported.append(symbol_name)
     return imported, exported
 
 
@@ -126,9 +128,9 @@ def _dynamic_values(binary: lief.ELF.Binary) -> dict[str, list[Any]]:
     values: dict[str, list[Any]] = {}
     for entry in binary.dynamic_entries:
         tag = name(entry.tag)
-        value = entry.name if tag in ("NEEDED", "SONAME") else entry.value
+        value = text(entry) if tag in ("NEEDED", "SONAME") else entry.value
         if tag in ("RPATH", "RUNPATH"):
-            value = entry.paths if hasattr(entry, "paths") else entry.value
+            value = text(entry, "rpath" if tag == "RPATH" else "runpath").split(":")
         values.setdefault(tag, []).append(value)
     return values
 
@@ -149,8 +151,16 @@ def security(binary: lief.ELF.Binary, imported: list[str], dynamic: dict[str, li
         "relro": relro,
         "canary": bool(names & CANARY_SYMBOLS),
         "fortify": any(n.startswith("__") and n.endswith("_chk") and n != "__stack_chk_fail" for n in names),
-        "stripped": not any(s.name == ".symtab" for s in binary.sections),
+        "stripped": not any(text(s) == ".symtab" for s in binary.sections),
     }
+
+
+def interpreter(binary: lief.ELF.Binary) -> str | None:
+    """The PT_INTERP path (None without one), read from the segment so undecodable bytes stay visible."""
+    segment = next((s for s in binary.segments if name(s.type) == "INTERP"), None)
+    if segment is None:
+        return None
+    return bytes(segment.content).split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
 
 
 def summary(raw: bytes) -> dict[str, Any]:
@@ -159,11 +169,10 @@ def summary(raw: bytes) -> dict[str, Any]:
     imported, exported = dynamic_symbols(binary)
     dynamic = _dynamic_values(binary)
     section_table = sections(binary, raw)
-    paths = [p for tag in ("RPATH", "RUNPATH") for v in dynamic.get(tag, []) for p in (v if isinstance(v, list)
-                                                                                        else [str(v)])]
+    paths = [path for tag in ("RPATH", "RUNPATH") for value in dynamic.get(tag, []) for path in value]
     return {
         "header": header(binary),
-        "interpreter": binary.interpreter if binary.has_interpreter else None,
+        "interpreter": interpreter(binary),
         "soname": (dynamic.get("SONAME") or [None])[0],
         "libraries": capped(dynamic.get("NEEDED", [])),
         "rpaths": capped(paths),

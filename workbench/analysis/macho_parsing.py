@@ -22,6 +22,7 @@ from workbench.analysis.native_binaries import (
     name,
     protection,
     range_entropy,
+    text,
     upx_traits,
 )
 
@@ -45,7 +46,7 @@ def segments(binary: lief.MachO.Binary, raw: bytes) -> list[dict[str, Any]]:
     table = []
     for segment in capped(list(binary.segments)):
         table.append({
-            "name": segment.name,
+            "name": text(segment),
             "offset": segment.file_offset,
             "file_size": segment.file_size,
             "virtual_address": segment.virtual_address,
@@ -54,7 +55,7 @@ def segments(binary: lief.MachO.Binary, raw: bytes) -> list[dict[str, Any]]:
             "max_protection": protection(segment.max_protection),
             "entropy": range_entropy(raw, base + segment.file_offset, segment.file_size),
             "sections": [{
-                "name": section.name,
+                "name": text(section),
                 "offset": section.offset,
                 "size": section.size,
                 "entropy": range_entropy(raw, base + section.offset, section.size) if section.offset else 0.0,
@@ -75,15 +76,15 @@ def security(binary: lief.MachO.Binary, imported: list[str]) -> dict[str, Any]:
         "arc": "_objc_release" in names,
         "code_signature": binary.has_code_signature,
         "encrypted": bool(encrypted),
-        "restricted": any(s.name == "__RESTRICT" for s in binary.segments),
+        "restricted": any(text(s) == "__RESTRICT" for s in binary.segments),
     }
 
 
 def slice_summary(binary: lief.MachO.Binary, raw: bytes) -> dict[str, Any]:
     """Everything about one architecture slice."""
     h = binary.header
-    imported = [s.name for s in binary.imported_symbols]
-    exported = [s.name for s in binary.exported_symbols]
+    imported = [text(s) for s in binary.imported_symbols]
+    exported = [text(s) for s in binary.exported_symbols]
     signature = binary.code_signature if binary.has_code_signature else None
     build = binary.build_version if binary.has_build_version else None
     version_min = binary.version_min if binary.has_version_min else None
@@ -99,8 +100,8 @@ def slice_summary(binary: lief.MachO.Binary, raw: bytes) -> dict[str, Any]:
         "number_of_load_commands": h.nb_cmds,
         "load_commands": capped(commands),
         "segments": segment_table,
-        "libraries": capped([library.name for library in binary.libraries]),
-        "rpaths": capped([command.path for command in binary.rpaths]) if binary.has_rpath else [],
+        "libraries": capped([text(library) for library in binary.libraries]),
+        "rpaths": capped([text(command, "path") for command in binary.rpaths]) if binary.has_rpath else [],
         "number_of_imported_symbols": len(imported),
         "number_of_exported_symbols": len(exported),
         "imported_symbols": capped(imported),

@@ -8,6 +8,7 @@ million symbols gives a bounded output; the full counts are reported beside them
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any
 
 import lief
@@ -15,6 +16,8 @@ import lief
 from workbench.analysis import byte_stats
 
 lief.logging.disable()
+# lief warns "1031 is not a valid TYPE." for every out-of-range enum value in a doctored file; name() shows them.
+warnings.filterwarnings("ignore", message=r".* is not a valid \w+", category=RuntimeWarning)
 
 MAX_ITEMS = 1000
 UPX_MAGIC = b"UPX!"
@@ -31,6 +34,18 @@ def name(value: Any) -> str:
     """A lief enum's member name ('X86_64' for ARCH.X86_64); the number for values outside the enum."""
     text = str(value)
     return text.rsplit(".", 1)[-1] if "." in text else text
+
+
+def text(obj: Any, attribute: str = "name") -> str:
+    """A string attribute of a lief object as text: lief hands back bytes, or raises UnicodeDecodeError, for
+    names that are not UTF-8 (common in doctored files); those are decoded with backslash escapes."""
+    try:
+        value = getattr(obj, attribute)
+    except UnicodeDecodeError as exc:
+        value = exc.object
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    return str(value)
 
 
 def capped(items: list[Any]) -> list[Any]:
