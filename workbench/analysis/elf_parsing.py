@@ -25,8 +25,9 @@ from workbench.analysis.native_binaries import (
 )
 
 SECTION_FLAG_LETTERS = (("WRITE", "W"), ("ALLOC", "A"), ("EXECINSTR", "X"))
-EXPORTED_BINDINGS = {"GLOBAL", "WEAK", "GNU_UNIQUE"}
-EXPORTED_VISIBILITIES = {"DEFAULT", "PROTECTED"}
+_BINDING, _VISIBILITY = lief.ELF.Symbol.BINDING, lief.ELF.Symbol.VISIBILITY
+EXPORTED_BINDINGS = frozenset({_BINDING.GLOBAL, _BINDING.WEAK, _BINDING.GNU_UNIQUE})
+EXPORTED_VISIBILITIES = frozenset({_VISIBILITY.DEFAULT, _VISIBILITY.PROTECTED})
 HEADER_SIZES = {1: 52, 2: 64}  # by EI_CLASS: ELF32, ELF64
 DF_BIND_NOW, DF_1_NOW, DF_1_PIE = 0x8, 0x1, 0x08000000
 
@@ -119,7 +120,7 @@ def dynamic_symbols(binary: lief.ELF.Binary) -> tuple[list[str], list[str]]:
             continue
         if symbol.shndx == 0:
             imported.append(symbol_name)
-        elif name(symbol.binding) in EXPORTED_BINDINGS and name(symbol.visibility) in EXPORTED_VISIBILITIES:
+        elif symbol.binding in EXPORTED_BINDINGS and symbol.visibility in EXPORTED_VISIBILITIES:
             exported.append(symbol_name)
     return imported, exported
 
