@@ -10,17 +10,19 @@ with the two independent tools.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import ssl
 import struct
 import subprocess
+import sys
 from pathlib import Path
 
 import pefile
 import pytest
 
-from workbench.testing import make_workbench, require_data, run_worker
+from workbench.testing import REPO_ROOT, make_workbench, require_data, run_worker
 
 SECURITY = pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_SECURITY"]
 
@@ -169,3 +171,19 @@ def test_view_pe_shows_the_signature_verdict_and_signer(outputs: dict[Path, dict
         "signed": False, "verified": False, "verification": "NOT_SIGNED", "hash_matches": None, "signer": None,
         "program_name": None, "signing_time": None, "digest_algorithm": None}
     assert "[1] signature: not Authenticode-signed" in views[unsigned]["indicators"]
+
+
+def test_oscrypto_compat_makes_signify_importable_on_this_openssl() -> None:
+    """oscrypto 1.3.0 cannot read OpenSSL '3.0.1x' versions; the compat fix is applied only when that bug bites."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    bare = subprocess.run([sys.executable, "-c", "import oscrypto.asymmetric"], capture_output=True, text=True,
+                          env=env)
+    fixed = subprocess.run([sys.executable, "-c", "from workbench.analysis import oscrypto_compat\n"
+                            "applied = oscrypto_compat.apply()\nimport signify.authenticode\nprint(applied)"],
+                           capture_output=True, text=True, env=env)
+    assert fixed.returncode == 0, fixed.stderr
+    if bare.returncode == 0:
+        assert fixed.stdout.strip() == "False"  # a fixed oscrypto: nothing to do
+    else:
+        assert "Error detecting the version of libcrypto" in bare.stderr
+        assert fixed.stdout.strip() == "True"

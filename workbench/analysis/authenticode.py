@@ -8,48 +8,23 @@ CERTIFICATE_ERROR, COUNTERSIGNER_ERROR, VERIFY_ERROR... A certificate table whos
 finding, not a failure: it is reported as PARSE_ERROR (asn1crypto raises ValueError for malformed DER, often
 only when a field is first read), so pe_indicators and view_pe still describe the file.
 
-oscrypto 1.3.0 (signify's crypto backend, its last PyPI release) cannot read OpenSSL version strings such as
-'3.0.19' and refuses to import (wbond/oscrypto#78, fixed on its master, unreleased). ``_import_signify`` loads
-its version probe with the upstream fix (the same regular expression, with ``\\d+``) before signify imports it.
+signify imports oscrypto, whose last release needs one fix on this OpenSSL: see ``oscrypto_compat``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
 from typing import Any
 
-BUGGY_VERSION_PATTERN = r"'\\b(\\d\\.\\d\\.\\d[a-z]*)\\b'"
-FIXED_VERSION_PATTERN = r"'\\b(\\d+\\.\\d+\\.\\d+[a-z]*)\\b'"
+from workbench.analysis import oscrypto_compat
+
 MAX_SIGNATURES = 16
 MAX_CERTIFICATES = 32
 
 
-def _import_signify() -> None:
-    """Load oscrypto's libcrypto version probe with the upstream fix when the installed one has the bug."""
-    from oscrypto import ffi
+oscrypto_compat.apply()
 
-    module_name = "oscrypto._openssl._libcrypto_" + ("cffi" if ffi() == "cffi" else "ctypes")
-    spec = importlib.util.find_spec(module_name)
-    if module_name in sys.modules or spec is None or spec.loader is None:
-        return
-    source = spec.loader.get_source(module_name) or ""
-    if BUGGY_VERSION_PATTERN not in source:
-        return
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        exec(compile(source.replace(BUGGY_VERSION_PATTERN, FIXED_VERSION_PATTERN), spec.origin, "exec"),
-             module.__dict__)
-    except BaseException:
-        del sys.modules[module_name]
-        raise
-
-
-_import_signify()
-
-from signify.authenticode import AuthenticodeVerificationResult  # noqa: E402 (after the oscrypto fix)
+from signify.authenticode import AuthenticodeVerificationResult  # noqa: E402 (after oscrypto_compat.apply)
 from signify.authenticode.signed_file.pe import SignedPEFile  # noqa: E402
 from signify.exceptions import ParseError  # noqa: E402
 
