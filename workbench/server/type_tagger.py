@@ -39,7 +39,7 @@ def describe(raw_bytes: bytes) -> str:
 
 def guess_type_tag(raw_bytes: bytes, filename: str = "") -> str:
     """The type_tag for these bytes: libmagic's verdict first, then text shapes (Bro/Zeek logs, syslog)."""
-    by_content = native_binary_tag(raw_bytes)  # magic bytes: libmagic calls a cut ELF or Mach-O 'data'
+    by_content = native_binary_tag(raw_bytes)  # magic bytes first: exact, whatever libmagic's wording
     if by_content:
         return by_content
     description = describe(raw_bytes)
