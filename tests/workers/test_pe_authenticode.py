@@ -10,6 +10,7 @@ with the two independent tools.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import shutil
@@ -187,3 +188,23 @@ def test_oscrypto_compat_makes_signify_importable_on_this_openssl() -> None:
     else:
         assert "Error detecting the version of libcrypto" in bare.stderr
         assert fixed.stdout.strip() == "True"
+
+
+def test_the_reachable_trust_store_gives_signifys_verdicts_and_chains_with_its_whole_store(
+        outputs: dict[Path, dict]) -> None:
+    """pe_authenticode verifies against the roots a chain could reach (for speed); signify's whole store agrees."""
+    from signify.authenticode import AuthenticodeVerificationResult
+
+    from workbench.analysis.authenticode import SignedPEFile
+
+    compared = 0
+    for path, output in outputs.items():
+        if not output["signed"] or output["verification"] == "PARSE_ERROR":
+            continue
+        signed_pe, used = SignedPEFile(io.BytesIO(path.read_bytes())), []
+        result, _ = AuthenticodeVerificationResult.call(lambda pe=signed_pe, u=used: u.extend(pe.verify()))
+        chains = [list(chain) for _, _, found in used for chain in found][:1]
+        whole = [c.sha256_fingerprint.replace(":", "").lower() for c in reversed(chains[0])] if chains else []
+        assert (result.name, whole) == (output["verification"], [c["sha256"] for c in output["chain"]]), path
+        compared += 1
+    assert compared >= 30

@@ -25,8 +25,54 @@ MAX_CERTIFICATES = 32
 oscrypto_compat.apply()
 
 from signify.authenticode import AuthenticodeVerificationResult  # noqa: E402 (after oscrypto_compat.apply)
+from signify.authenticode.cert_store import (  # noqa: E402
+    LEGACY_TRUSTED_CERTIFICATE_STORE,
+    TRUSTED_CERTIFICATE_STORE_WITH_CTL,
+)
 from signify.authenticode.signed_file.pe import SignedPEFile  # noqa: E402
 from signify.exceptions import ParseError  # noqa: E402
+from signify.x509 import CertificateStore  # noqa: E402
+
+_TRUSTED_STORES = (TRUSTED_CERTIFICATE_STORE_WITH_CTL, LEGACY_TRUSTED_CERTIFICATE_STORE)
+_by_subject: list[dict[str, list[Any]]] = []
+
+
+def reachable_trust_store(signed_datas: list[Any]) -> CertificateStore:
+    """signify's trusted store cut to the roots a chain from these signatures could reach.
+
+    signify hands its whole trusted store (about 400 roots) to certvalidator, which indexes all of them on every
+    verification: most of pe_authenticode's time. A chain can only climb from a certificate to one whose subject
+    is its issuer, so the roots that matter are those whose subject is the issuer of a certificate in the
+    signatures (countersignatures included), followed to a fixed point. Same trust lists (CTL), same verdicts.
+    """
+    if not _by_subject:
+        for store in _TRUSTED_STORES:
+            index: dict[str, list[Any]] = {}
+            for cert in store:
+                index.setdefault(cert.subject.dn, []).append(cert)
+            _by_subject.append(index)
+    pending = {c.issuer.dn for sd in signed_datas for c in _signature_certificates(sd)}
+    seen: set[str] = set()
+    picked: list[list[Any]] = [[] for _ in _TRUSTED_STORES]
+    while pending:
+        issuer = pending.pop()
+        seen.add(issuer)
+        for index, chosen in zip(_by_subject, picked, strict=True):
+            for cert in index.get(issuer, []):
+                chosen.append(cert)
+                if cert.issuer.dn not in seen:
+                    pending.add(cert.issuer.dn)
+    stores = [CertificateStore(chosen, trusted=True, ctl=store.ctl)
+              for store, chosen in zip(_TRUSTED_STORES, picked, strict=True)]
+    return stores[0] | stores[1]
+
+
+def _signature_certificates(signed_data: Any) -> list[Any]:
+    """The certificates a signature carries, its RFC 3161 countersignature's included."""
+    certs = list(signed_data.certificates)
+    countersigner = signed_data.signer_info.countersigner
+    certs += list(getattr(countersigner, "certificates", []) or [])
+    return certs
 
 
 def _time(value: Any) -> str | None:
@@ -91,7 +137,9 @@ def summary(raw: bytes, has_certificate_table: bool) -> dict[str, Any]:
                 "error": f"the certificate table is not a readable Authenticode signature: {type(exc).__name__}: "
                          f"{exc}"[:1000], "chain": [], "signatures": []}
     used: list[Any] = []
-    result, error = AuthenticodeVerificationResult.call(lambda: used.extend(signed_pe.verify()))
+    store = reachable_trust_store(signed_datas)
+    result, error = AuthenticodeVerificationResult.call(
+        lambda: used.extend(signed_pe.verify(trusted_certificate_store=store)))
     chains = [list(chain) for _, _, found in used for chain in found][:1]
     return {
         "signed": True,

