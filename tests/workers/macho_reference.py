@@ -18,6 +18,7 @@ from workbench.testing import REPO_ROOT
 MACHO_DIR = REPO_ROOT / "tests" / "data" / "macho"
 THIN = MACHO_DIR / "markupsafe-3.0.4-arm64-speedups.so"
 FAT = MACHO_DIR / "markupsafe-2.1.5-universal2-speedups.so"
+EXECUTABLE = MACHO_DIR.parent / "fetched" / "ninja-1.13.2-universal2"  # fetched by install.sh
 CPU_NAMES = {"X86_64": "x86_64", "ARM64": "arm64"}  # lief's name -> llvm's --arch name
 
 
@@ -51,7 +52,7 @@ def private_headers(path: Path, arch: str) -> dict:
     columns = head.strip().splitlines()[-1].split()
     info: dict = {"cputype": columns[1], "filetype": columns[4], "ncmds": int(columns[5]), "flags": columns[7:],
                   "commands": [], "segments": [], "code_signature": None, "uuid": None, "minos": None, "sdk": None,
-                  "dylibs": []}
+                  "dylibs": [], "entry": None}
     for block in commands:
         segment_part, *sections = re.split(r"^Section\n", block, flags=re.M)
         fields = _fields(segment_part)
@@ -71,6 +72,8 @@ def private_headers(path: Path, arch: str) -> dict:
             info["minos"], info["sdk"] = fields["minos"], fields["sdk"]
         elif fields["cmd"] == "LC_VERSION_MIN_MACOSX":
             info["minos"], info["sdk"] = fields["version"], fields["sdk"]
+        elif fields["cmd"] == "LC_MAIN":
+            info["entry"] = int(fields["entryoff"])
         elif fields["cmd"] == "LC_LOAD_DYLIB":
             info["dylibs"].append(fields["name"].split(" (offset")[0])
     return info

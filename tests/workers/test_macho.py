@@ -10,6 +10,7 @@ import magic
 import pytest
 from macho_reference import (
     CPU_NAMES,
+    EXECUTABLE,
     FAT,
     THIN,
     exports,
@@ -124,3 +125,25 @@ def test_text_is_not_applicable_and_cut_files_fail_with_the_reason() -> None:
         run_worker("macho", FAT.read_bytes()[:64])
     with pytest.raises(WorkerFailed, match="not a Mach-O file"):
         run_worker("macho", b"\xca\xfe\xba\xbe\x00\x00\x00\x34" + bytes(64), type_tag="macho")  # a Java class
+
+
+def test_a_universal_executable_matches_llvm_its_entry_point_pie_and_canary() -> None:
+    """ninja's universal2 executable (fetched by install.sh: 647 KB, not shipped): MH_EXECUTE, LC_MAIN, PIE."""
+    if not EXECUTABLE.exists():
+        pytest.skip(f"{EXECUTABLE} is absent: ./install.sh fetches it (ninja 1.13.2's macOS wheel from PyPI)")
+    output = run_worker("macho", EXECUTABLE)
+    assert output["architectures"] == [h["arch"].upper() for h in universal_headers(EXECUTABLE)]
+    for one in output["slices"]:
+        arch = CPU_NAMES[one["cpu_type"]]
+        ref = private_headers(EXECUTABLE, arch)
+        assert one["file_type"] == ref["filetype"] == "EXECUTE"
+        assert one["entry_point"] == ref["entry"] and ref["entry"] > 0
+        assert one["flags"] == ref["flags"] and one["security"]["pie"] is ("PIE" in ref["flags"]) is True
+        assert ["LC_" + name for name in one["load_commands"]] == ref["commands"]
+        assert one["libraries"] == ref["dylibs"]
+        imported = undefined_symbols(EXECUTABLE, arch)
+        assert one["imported_symbols"] == imported
+        assert one["security"]["canary"] is ("___stack_chk_fail" in imported) is True
+        assert one["code_signature"]["present"] is (ref["code_signature"] is not None)
+    view = run_worker("view_macho", EXECUTABLE)
+    assert "no_pie" not in view["indicators"] and "executable_stack" not in view["indicators"]
