@@ -14,7 +14,7 @@ from typing import Any
 from workbench.analysis.pe_parsing import STANDARD_SECTION_NAMES
 
 CATEGORIES = ("checksum", "sections", "packer", "entry_point", "tls", "anti_debug", "injection", "imports",
-              "timestamp", "overlay")
+              "timestamp", "overlay", "signature")
 HIGH_ENTROPY = 7.0
 FEW_IMPORTS = 10
 EARLIEST_PLAUSIBLE_TIMESTAMP = 788918400  # 1995-01-01 UTC: before PE32 compilers were in common use
@@ -180,6 +180,22 @@ def overlay(features: dict) -> list[dict]:
         return []
     return [_indicator("overlay", "data appended after the image (not a signature)", 1, size=size,
                        file_size=features["dense_features"]["file_size"])]
+
+
+def signature(authenticode: dict | None) -> list[dict]:
+    """Unsigned (1), a signature that does not verify (2), a signed hash that does not match the file (3)."""
+    if authenticode is None:
+        return []
+    verdict = authenticode["verification"]
+    if not authenticode["signed"]:
+        return [_indicator("signature", "not Authenticode-signed", 1, verification=verdict)]
+    if verdict == "INVALID_DIGEST" or authenticode["hash_matches"] is False:
+        return [_indicator("signature", "signed hash does not match the file (changed after signing)", 3,
+                           verification=verdict)]
+    if verdict != "OK":
+        return [_indicator("signature", f"Authenticode signature does not verify ({verdict})", 2,
+                           verification=verdict, error=(authenticode["error"] or "")[:300])]
+    return []
 
 
 CHECKS: tuple[Callable[[dict], list[dict]], ...] = (

@@ -19,6 +19,8 @@ class View:
         "txt": "view_log",
         "bro": "view_bro",
         "json": "view_json",
+        "elf": "view_elf",
+        "macho": "view_macho",
     }
 
     def execute(self, input_data: dict) -> dict:

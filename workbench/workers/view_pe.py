@@ -4,7 +4,8 @@ Returns md5, filename, file_type, length; pe (machine, is_pe32_plus, is_dll, is_
 compile_date (UTC, ISO 8601), subsystem, number_of_sections, section_names, number_of_imports,
 number_of_import_symbols, number_of_exports, entry_point_section, overlay_size); indicators (each
 "[severity] category: description"), max_severity; peid (PEiD names, most specific first, at most 5);
-yara (matching rules as "namespace:rule").
+yara (matching rules as "namespace:rule"); signature (from pe_authenticode: signed, verified, verification,
+hash_matches, signer (subject of the first signature's signer), program_name, signing_time, digest_algorithm).
 """
 
 import time
@@ -13,10 +14,20 @@ MACHINES = {0x14C: "i386", 0x8664: "amd64", 0x1C0: "arm", 0xAA64: "arm64", 0x200
 MAX_PEID_NAMES = 5
 
 
+def signature_summary(authenticode: dict) -> dict:
+    """The Authenticode facts a PE summary shows: verdict, signer, program name, signing time."""
+    first = authenticode["signatures"][0] if authenticode["signatures"] else {}
+    return {
+        **{key: authenticode[key] for key in ("signed", "verified", "verification", "hash_matches")},
+        "signer": (first.get("signer") or {}).get("subject"),
+        **{key: first.get(key) for key in ("program_name", "signing_time", "digest_algorithm")},
+    }
+
+
 class ViewPE:
     """Compact summary of a PE: type, key header facts, indicators, PEiD and YARA hits."""
 
-    dependencies = ["meta", "pe_features", "pe_indicators", "pe_peid", "yara_sigs"]
+    dependencies = ["meta", "pe_features", "pe_indicators", "pe_peid", "yara_sigs", "pe_authenticode"]
     applies_to = ("exe",)
 
     def execute(self, input_data: dict) -> dict:
@@ -44,4 +55,5 @@ class ViewPE:
             "max_severity": indicators["max_severity"],
             "peid": input_data["pe_peid"]["match_list"][:MAX_PEID_NAMES],
             "yara": [f"{m['namespace']}:{m['rule']}" for m in input_data["yara_sigs"]["matches"]],
+            "signature": signature_summary(input_data["pe_authenticode"]),
         }

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench import contract
-from workbench.exceptions import BadOutput, UnknownMD5, WorkerFailed, WorkerTimeout
+from workbench.exceptions import BadOutput, UnknownMD5, WorkerFailed, WorkerNotApplicable, WorkerTimeout
 from workbench.server.data_store.base import DataStore
 from workbench.server.intake.sample_intake import store_bytes
 from workbench.server.planning.chain_plan import CACHED, ChainPlan, Step
@@ -216,6 +216,10 @@ class ChainRunner:
                 f"worker {worker.name!r} timed out after {timeout:g} s on sample {md5} ({type_tag}); "
                 "raise its timeout (class attribute or [server] worker_timeout) if the sample is legitimately big"
             ) from None
+        except WorkerNotApplicable as exc:  # a worker may decline a sample its applies_to cannot single out
+            outcome = "not_applicable"
+            raise WorkerNotApplicable(f"worker {worker.name!r} does not apply to sample {md5} ({type_tag}): {exc}"
+                                      ) from None
         except MemoryError:
             outcome = "memory"
             raise WorkerFailed(out_of_memory(worker.name, md5, type_tag)) from None

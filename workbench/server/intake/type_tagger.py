@@ -7,7 +7,9 @@ from functools import lru_cache
 
 import magic
 
-TYPE_TAGS = ("exe", "pdf", "pcap", "zip", "swf", "json", "bro", "log", "txt", "data")
+from workbench.analysis.binary_magic import native_binary_tag
+
+TYPE_TAGS = ("exe", "pdf", "pcap", "zip", "swf", "json", "bro", "log", "txt", "data", "elf", "macho")
 
 _BY_DESCRIPTION = (
     ("PE32", "exe"),
@@ -19,6 +21,8 @@ _BY_DESCRIPTION = (
     ("Zip archive", "zip"),
     ("Macromedia Flash", "swf"),
     ("JSON", "json"),
+    ("ELF ", "elf"),
+    ("Mach-O", "macho"),
 )
 _SYSLOG_LINE = re.compile(rb"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ ", re.MULTILINE)
 
@@ -35,6 +39,9 @@ def describe(raw_bytes: bytes) -> str:
 
 def guess_type_tag(raw_bytes: bytes, filename: str = "") -> str:
     """The type_tag for these bytes: libmagic's verdict first, then text shapes (Bro/Zeek logs, syslog)."""
+    by_content = native_binary_tag(raw_bytes)  # magic bytes first: exact, whatever libmagic's wording
+    if by_content:
+        return by_content
     description = describe(raw_bytes)
     for marker, tag in _BY_DESCRIPTION:
         if marker in description:
