@@ -7,7 +7,9 @@ from functools import lru_cache
 
 import magic
 
-TYPE_TAGS = ("exe", "pdf", "pcap", "zip", "swf", "json", "bro", "log", "txt", "data")
+from workbench.server.document_tags import DOCUMENT_TAGS, document_tag
+
+TYPE_TAGS = ("exe", "pdf", "pcap", "zip", "swf", "json", "bro", "log", "txt", "data", *DOCUMENT_TAGS)
 
 _BY_DESCRIPTION = (
     ("PE32", "exe"),
@@ -36,6 +38,9 @@ def describe(raw_bytes: bytes) -> str:
 def guess_type_tag(raw_bytes: bytes, filename: str = "") -> str:
     """The type_tag for these bytes: libmagic's verdict first, then text shapes (Bro/Zeek logs, syslog)."""
     description = describe(raw_bytes)
+    document = document_tag(description, raw_bytes, filename)
+    if document:
+        return document
     for marker, tag in _BY_DESCRIPTION:
         if marker in description:
             return tag

@@ -19,6 +19,10 @@ class View:
         "txt": "view_log",
         "bro": "view_bro",
         "json": "view_json",
+        "doc": "view_office",
+        "ooxml": "view_office",
+        "rtf": "view_rtf",
+        "email": "view_email",
     }
 
     def execute(self, input_data: dict) -> dict:

@@ -1,0 +1,101 @@
+"""Objects embedded in Office documents and RTF files: what a user double-clicks, and what exploits hide in.
+
+- OLE packages (``\\x01Ole10Native`` streams, MS-OLEDS 2.3.6): a file wrapped with its original name and paths,
+  parsed by oletools' ``OleNativeStream``; the payload is the carried file.
+- OOXML embeddings (``word/embeddings/``, ``xl/embeddings/``, ``ppt/embeddings/``): an OLE object (searched for
+  packages as above, else kept whole) or a nested document (.xlsx in a .docx) kept as is.
+- OLE documents: packages and ``Package`` streams (embedded OOXML) under ``ObjectPool`` or elsewhere.
+- RTF: oletools' rtfobj finds ``\\object``/``\\objdata`` and OLE1 blobs; a package gives its payload, another
+  OLE object its native data (often a whole OLE file), anything else its raw bytes.
+
+Each object is an :class:`Embedded` (the bytes to store as a child, plus facts for the output).
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass, field
+
+import olefile
+from oletools import oleobj, rtfobj
+
+MAX_EMBEDDING = 64 << 20  # an embedding declaring more is listed as skipped, never inflated
+
+
+@dataclass
+class Embedded:
+    """One embedded object: where it sits, what it is, its bytes (``data``) and what the package says."""
+
+    source: str
+    kind: str
+    data: bytes = field(repr=False)
+    filename: str | None = None
+    facts: dict = field(default_factory=dict)
+
+
+def _package(source: str, native: bytes) -> Embedded:
+    package = oleobj.OleNativeStream(native)
+    if package.is_link:
+        return Embedded(source, "ole_link", b"", package.filename, {"src_path": package.src_path})
+    return Embedded(source, "ole_package", bytes(package.data or b""), package.filename,
+                    {"src_path": package.src_path, "temp_path": package.temp_path,
+                     "declared_size": package.actual_size})
+
+
+def from_ole(data: bytes, source: str = "") -> list[Embedded]:
+    """Packages and Package streams inside an OLE compound file (an embedded object is kept whole when it
+    carries neither, unless it is the document itself: ``source`` empty)."""
+    found = []
+    with olefile.OleFileIO(data) as ole:
+        for path in ole.listdir(streams=True, storages=False):
+            where = "/".join(filter(None, (source, *path)))
+            if path[-1].lower() == "\x01ole10native":
+                found.append(_package(where, ole.openstream(path).read()))
+            elif path[-1] == "Package":
+                found.append(Embedded(where, "embedded_package", ole.openstream(path).read(), path[-1]))
+    if not found and source:
+        found.append(Embedded(source, "ole_object", data, source.rsplit("/", 1)[-1]))
+    return found
+
+
+def from_ooxml(data: bytes) -> tuple[list[Embedded], list[dict]]:
+    """Embedded objects of an OOXML package and the embeddings skipped ([{source, reason}])."""
+    found, skipped = [], []
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for info in archive.infolist():
+            if "/embeddings/" not in f"/{info.filename}" or info.is_dir():
+                continue
+            if info.file_size > MAX_EMBEDDING:
+                skipped.append({"source": info.filename, "reason": f"declares {info.file_size} bytes, over "
+                                                                  f"{MAX_EMBEDDING}"})
+                continue
+            with archive.open(info) as handle:
+                part = handle.read(MAX_EMBEDDING + 1)
+            if part.startswith(olefile.MAGIC):
+                found.extend(from_ole(part, info.filename))
+            else:
+                found.append(Embedded(info.filename, "embedded_part", part, info.filename.rsplit("/", 1)[-1]))
+    return found, skipped
+
+
+def from_rtf(data: bytes) -> list[Embedded]:
+    """Objects rtfobj finds in an RTF file, in file order."""
+    parser = rtfobj.RtfObjParser(data)
+    parser.parse()
+    found = []
+    for rtf in parser.objects:
+        facts = {"start": rtf.start, "end": rtf.end, "is_ole": rtf.is_ole, "class_name": None,
+                 "clsid": rtf.clsid, "clsid_description": rtf.clsid_desc}
+        source = f"rtf@{rtf.start:#x}"
+        if rtf.is_ole:
+            facts["class_name"] = (rtf.class_name or b"").decode("latin-1").rstrip("\x00") or None
+            facts["format_id"] = rtf.format_id
+        if rtf.is_package:
+            facts.update(src_path=rtf.src_path, temp_path=rtf.temp_path)
+            found.append(Embedded(source, "ole_package", bytes(rtf.olepkgdata or b""), rtf.filename, facts))
+        elif rtf.is_ole and rtf.oledata:
+            found.append(Embedded(source, "ole_object", bytes(rtf.oledata), None, facts))
+        else:
+            found.append(Embedded(source, "raw_object", bytes(rtf.rawdata or b""), None, facts))
+    return found
