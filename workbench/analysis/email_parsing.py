@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 
 import extract_msg
+from extract_msg.enums import BodyTypes
 
 from workbench.analysis import iocs
 
@@ -73,14 +74,16 @@ def parse_eml(raw: bytes) -> Parsed:
 
 def parse_msg(raw: bytes) -> Parsed:
     """An Outlook .msg (OLE compound file of MAPI properties); its transport headers when it kept them,
-    else headers made from the MAPI sender, recipients, subject and date."""
+    else headers made from the MAPI sender, recipients, subject and date. The HTML body is the stored one
+    (an RTF-only message has none here)."""
     with extract_msg.openMsg(raw, delayAttachments=False) as message:
         headers = [(name, str(value)) for name, value in message.header.items()] if message.header else []
         if not headers:
             made = (("From", message.sender), ("To", message.to), ("Cc", message.cc), ("Subject", message.subject),
                     ("Date", message.date), ("Message-ID", message.messageId))
             headers = [(name, str(value)) for name, value in made if value]
-        html = message.htmlBody or b""
+        # htmlBody is made up from the plain body when the message has none: keep only a stored one
+        html = (message.htmlBody or b"") if BodyTypes.HTML in message.detectedBodies else b""
         parsed = Parsed("msg", headers, message.body or "",
                         html.decode("utf-8", errors="replace") if isinstance(html, bytes) else html)
         for attachment in message.attachments:
