@@ -23,14 +23,16 @@ MAIL_HEADER = re.compile(rb"^(Received|From|To|Subject|Date|Message-ID|Return-Pa
                          rb"|X-[\w-]+):[ \t]", re.IGNORECASE | re.MULTILINE)
 
 
-def is_ooxml(raw_bytes: bytes) -> bool:
-    """True for a zip holding ``[Content_Types].xml`` and a Word, Excel or PowerPoint part (an OPC package)."""
+def zip_kind(raw_bytes: bytes) -> str | None:
+    """'ooxml' for a zip holding ``[Content_Types].xml`` and a Word, Excel or PowerPoint part (an OPC
+    package), 'zip' for another readable zip, None for bytes zipfile cannot read."""
     try:
         with zipfile.ZipFile(io.BytesIO(raw_bytes)) as archive:
             names = archive.namelist()
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError):
-        return False
-    return "[Content_Types].xml" in names and any(name.startswith(OOXML_MAIN_FOLDERS) for name in names)
+        return None
+    office = "[Content_Types].xml" in names and any(name.startswith(OOXML_MAIN_FOLDERS) for name in names)
+    return "ooxml" if office else "zip"
 
 
 def looks_like_mail(raw_bytes: bytes, filename: str) -> bool:
@@ -43,13 +45,16 @@ def looks_like_mail(raw_bytes: bytes, filename: str) -> bool:
 
 
 def document_tag(description: str, raw_bytes: bytes, filename: str = "") -> str | None:
-    """'doc', 'ooxml', 'rtf' or 'email' for these bytes (libmagic ``description`` given), else None."""
+    """'doc', 'ooxml', 'rtf' or 'email' for these bytes (libmagic ``description`` given), else None; 'zip'
+    for a zip that libmagic calls an Office document but that is none (no ``[Content_Types].xml``)."""
     if raw_bytes.startswith(OLE_MAGIC):
         if "Outlook Message" in description or MSG_STREAM in raw_bytes:
             return "email"
         return None if "MSI Installer" in description else "doc"
-    if any(marker in description for marker in OOXML_DESCRIPTIONS) and is_ooxml(raw_bytes):
-        return "ooxml"
+    if any(marker in description for marker in OOXML_DESCRIPTIONS):
+        kind = zip_kind(raw_bytes)
+        if kind == "ooxml" or kind == "zip" and "Zip archive" not in description:
+            return kind
     if "Rich Text Format" in description or raw_bytes.lstrip()[:4] == b"{\\rt":
         return "rtf"
     if any(marker in description for marker in MAIL_DESCRIPTIONS) or "text" in description and \
