@@ -8,7 +8,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from document_samples import PACKAGE_PAYLOAD, ole1_object, ole_native, rtf_bytes
+from document_samples import OFFICE_DATA, PACKAGE_PAYLOAD, ole1_object, ole_native, rtf_bytes
 
 from workbench.server.type_tagger import guess_type_tag
 from workbench.testing import make_workbench
@@ -62,3 +62,16 @@ def test_rtf_without_objects_has_none(workbench) -> None:
     md5 = workbench.store_sample(b"{\\rtf1\\ansi Hello {\\b world}.\\par}", "plain.rtf")
     output = workbench.work_request("rtf_objects", md5)["rtf_objects"]
     assert output == {"objects": [], "object_count": 0, "children_stored": 0, "indicators": []}
+
+
+def test_object_bytes_naming_a_local_file_never_make_the_server_open_it(workbench, tmp_path: Path) -> None:
+    """Unpatched, rtfobj passes short object bytes to olefile, which opens them as a path: this RTF would
+    report the CLSID of a Word file on the server's own disk."""
+    local = tmp_path / "local.doc"
+    local.write_bytes((OFFICE_DATA / "embedded-simple-2007.doc").read_bytes())
+    md5 = workbench.store_sample(rtf_bytes([ole1_object("Word.Document.8", str(local).encode())]), "probe.rtf")
+    output = workbench.work_request("rtf_objects", md5)["rtf_objects"]
+    assert [(o["clsid"], o["clsid_description"]) for o in output["objects"]] == [(None, None)]
+    real = rtf_bytes([ole1_object("Word.Document.8", local.read_bytes())])  # the same file embedded: read
+    output = workbench.work_request("rtf_objects", workbench.store_sample(real, "real.rtf"))["rtf_objects"]
+    assert output["objects"][0]["clsid_description"] == "Microsoft Word 97-2003 Document (Word.Document.8)"

@@ -17,7 +17,7 @@ from email.message import Message
 import extract_msg
 from extract_msg.enums import BodyTypes
 
-from workbench.analysis import iocs
+from workbench.analysis import iocs, office_parsing
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ADDRESS_HEADERS = ("from", "sender", "reply-to", "to", "cc", "bcc", "return-path", "delivered-to")
@@ -76,6 +76,7 @@ def parse_msg(raw: bytes) -> Parsed:
     """An Outlook .msg (OLE compound file of MAPI properties); its transport headers when it kept them,
     else headers made from the MAPI sender, recipients, subject and date. The HTML body is the stored one
     (an RTF-only message has none here)."""
+    office_parsing.check_readable(raw, "ole")  # also keeps olefile from taking short bytes for a path
     with extract_msg.openMsg(raw, delayAttachments=False) as message:
         headers = [(name, str(value)) for name, value in message.header.items()] if message.header else []
         if not headers:

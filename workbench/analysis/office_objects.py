@@ -14,13 +14,28 @@ Each object is an :class:`Embedded` (the bytes to store as a child, plus facts f
 from __future__ import annotations
 
 import io
+import types
 import zipfile
 from dataclasses import dataclass, field
 
 import olefile
-from oletools import oleobj, rtfobj
+from oletools import ftguess, oleobj, rtfobj
 
 MAX_EMBEDDING = 64 << 20  # an embedding declaring more is listed as skipped, never inflated
+
+
+def _in_memory_is_ole(data: object) -> bool:
+    return isinstance(data, bytes | bytearray) and olefile.isOleFile(data=bytes(data))
+
+
+# rtfobj and ftguess hand an object's bytes to olefile as its first argument, which olefile takes for a PATH
+# ON DISK when shorter than 1536 bytes: a crafted RTF could make the server open its own files (or block on a
+# FIFO). Their module-level name ``olefile`` is pointed at this in-memory-only stand-in (these two modules use
+# nothing else of olefile).
+IN_MEMORY_OLEFILE = types.SimpleNamespace(
+    MAGIC=olefile.MAGIC, isOleFile=_in_memory_is_ole,
+    OleFileIO=lambda data, **kwargs: olefile.OleFileIO(io.BytesIO(bytes(data)), **kwargs))
+rtfobj.olefile = ftguess.olefile = IN_MEMORY_OLEFILE
 
 
 @dataclass
@@ -47,7 +62,7 @@ def from_ole(data: bytes, source: str = "") -> list[Embedded]:
     """Packages and Package streams inside an OLE compound file (an embedded object is kept whole when it
     carries neither, unless it is the document itself: ``source`` empty)."""
     found = []
-    with olefile.OleFileIO(data) as ole:
+    with olefile.OleFileIO(io.BytesIO(data)) as ole:  # bytes under 1536 would be taken for a path
         for path in ole.listdir(streams=True, storages=False):
             where = "/".join(filter(None, (source, *path)))
             if path[-1].lower() == "\x01ole10native":

@@ -46,17 +46,31 @@ def _text(value: object) -> object:
     return value
 
 
+def check_readable(data: bytes, container: str) -> None:
+    """Raise ValueError naming the damage when olefile or zipfile cannot open the container at all."""
+    try:
+        if container == "ole":
+            olefile.OleFileIO(io.BytesIO(data)).close()
+        else:
+            zipfile.ZipFile(io.BytesIO(data)).close()
+    except Exception as exc:  # olefile and zipfile raise many kinds on damaged input; all mean the same here
+        name = "OLE compound file" if container == "ole" else "OOXML package (zip)"
+        raise ValueError(f"damaged {name}: {type(exc).__name__}: {exc}; the file is truncated or corrupt, so "
+                         "its structure cannot be read (meta and strings still work on its bytes)") from None
+
+
 def open_document(raw: bytes) -> Document:
     """The document to analyse: ``raw``, or its decryption with the default password.
 
     ``encryption`` is {encrypted, method (msoffcrypto's name or None), decrypted (bool), password
     ("VelvetSweatshop" or None), error (why it stays encrypted, or why msoffcrypto could not tell)}.
-    Raises ValueError for bytes that are neither an OLE compound file nor a zip.
+    Raises ValueError for bytes that are neither an OLE compound file nor a zip, or a damaged one.
     """
     container = "ole" if raw.startswith(OLE_MAGIC) else "ooxml" if raw.startswith(b"PK") else None
     if container is None:
         raise ValueError(f"not an Office document: starts with {raw[:8].hex()}, neither an OLE compound file "
                          "(d0cf11e0) nor a zip (504b); check the sample's type_tag")
+    check_readable(raw, container)
     encryption: dict = {"encrypted": False, "method": None, "decrypted": False, "password": None, "error": None}
     try:
         office = msoffcrypto.OfficeFile(io.BytesIO(raw))
@@ -76,14 +90,16 @@ def open_document(raw: bytes) -> Document:
         return Document(raw, container, encryption)
     data = plain.getvalue()
     encryption.update(decrypted=True, password=DEFAULT_PASSWORD)
-    return Document(data, "ole" if data.startswith(OLE_MAGIC) else "ooxml", encryption)
+    container = "ole" if data.startswith(OLE_MAGIC) else "ooxml"
+    check_readable(data, container)
+    return Document(data, container, encryption)
 
 
 def ole_facts(data: bytes, max_streams: int) -> dict:
     """OLE compound file: application (from its streams), metadata (SummaryInformation and
     DocumentSummaryInformation, only the properties present), streams ([{path, size}], first ``max_streams``),
     stream_count, root_clsid."""
-    with olefile.OleFileIO(data) as ole:
+    with olefile.OleFileIO(io.BytesIO(data)) as ole:  # bytes under 1536 would be taken for a path
         paths = ole.listdir(streams=True, storages=False)
         names = {path[0] for path in paths}
         metadata = ole.get_metadata()
