@@ -129,3 +129,17 @@ def test_type_tags_of_the_shared_samples_are_unchanged() -> None:
 
 def test_office_test_data_licence_is_shipped() -> None:
     assert "Philippe Lagadec" in Path(OFFICE_DATA / "LICENSE-oletools.md").read_text()
+
+
+NEW_WORKERS = ("office_meta", "office_vba", "office_objects", "rtf_objects", "email_meta", "view_office",
+               "view_rtf", "view_email")
+
+
+def test_help_documents_each_new_worker_through_the_server(server) -> None:
+    client = server.client()
+    listed = {w["name"]: w for w in client.list_all_workers()}
+    for name in NEW_WORKERS:
+        assert listed[name]["status"] == "ok", listed[name]
+        text = client.help(name)
+        assert text.startswith(f"worker {name}  [ok]") and "Returns" in text, text[:300]
+    assert "VelvetSweatshop" in client.help("office_vba") and "view_office" in client.help("view_office")

@@ -4,7 +4,9 @@ the values written and olefile's reading of its attachment stream; attachments b
 
 from __future__ import annotations
 
+import email
 import hashlib
+from email.message import EmailMessage
 from pathlib import Path
 
 import eml_parser
@@ -98,3 +100,19 @@ def test_html_only_message_urls_come_from_the_html_and_inline_parts_are_attachme
     assert output["body_urls"] == [{"value": "http://only.example.org/x", "count": 1}]
     assert [(a["filename"], a["content_type"], a["md5"]) for a in output["attachments"]] == \
         [("part-1", "image/png", _md5(b"hello"))]
+
+
+def test_forwarded_message_is_one_attachment_holding_the_original(workbench) -> None:
+    inner = eml_bytes({"invoice.docm": ("application/octet-stream", b"inner attachment")})
+    outer = EmailMessage()
+    outer["From"], outer["To"], outer["Subject"] = "user@example.com", "soc@example.com", "FW: suspicious"
+    outer.set_content("Reporting this one.\n")
+    outer.add_attachment(email.message_from_bytes(inner))  # message/rfc822, as mail clients forward
+    md5 = workbench.store_sample(outer.as_bytes(), "report.eml")
+    output = workbench.work_request("email_meta", md5)["email_meta"]
+    assert [(a["filename"], a["content_type"]) for a in output["attachments"]] == [("message-1", "message/rfc822")]
+    child = output["attachments"][0]["md5"]
+    assert workbench.get_sample_info(child)["type_tag"] == "email"
+    forwarded = workbench.work_request("email_meta", child)["email_meta"]
+    assert forwarded["subject"] == "Invoice 4711 overdue"
+    assert [a["md5"] for a in forwarded["attachments"]] == [_md5(b"inner attachment")]

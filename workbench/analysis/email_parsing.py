@@ -11,6 +11,7 @@ import email
 import email.policy
 import email.utils
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 
@@ -51,20 +52,36 @@ def _decode(part: Message) -> str:
     return payload.decode(part.get_content_charset() or "utf-8", errors="replace")
 
 
+def _leaves(part: Message) -> Iterator[Message]:
+    """Non-multipart parts in order; an attached message (message/rfc822) is one leaf, not walked into."""
+    if part.get_content_type() == "message/rfc822" or not part.is_multipart():
+        yield part
+        return
+    for sub in part.get_payload():
+        yield from _leaves(sub)
+
+
+def _attachment_bytes(part: Message) -> bytes:
+    if part.get_content_type() == "message/rfc822":
+        inner = part.get_payload()
+        return inner[0].as_bytes() if isinstance(inner, list) and inner else b""
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
 def parse_eml(raw: bytes) -> Parsed:
-    """An RFC 5322 message (compat32 policy: it never raises on malformed headers, it keeps their text)."""
+    """An RFC 5322 message (compat32 policy: it never raises on malformed headers, it keeps their text).
+    A forwarded message (message/rfc822, as users report phishing) is one attachment, its own bytes."""
     message = email.message_from_bytes(raw)
     parsed = Parsed("eml", [(name, str(value)) for name, value in message.items()])
-    for part in message.walk():
-        if part.is_multipart():
-            continue
+    for part in _leaves(message):
         filename = part.get_filename()
         disposition = part.get_content_disposition()
-        if filename or disposition == "attachment" or part.get_content_maintype() not in ("text", "multipart"):
-            payload = part.get_payload(decode=True)
-            parsed.attachments.append(Attachment(str(filename or f"part-{len(parsed.attachments) + 1}"),
-                                                 part.get_content_type(), payload if isinstance(payload, bytes)
-                                                 else b"", disposition or "inline"))
+        if filename or disposition == "attachment" or part.get_content_maintype() != "text":
+            default = "message" if part.get_content_type() == "message/rfc822" else "part"
+            parsed.attachments.append(Attachment(str(filename or f"{default}-{len(parsed.attachments) + 1}"),
+                                                 part.get_content_type(), _attachment_bytes(part),
+                                                 disposition or "inline"))
         elif part.get_content_type() == "text/html":
             parsed.html_body += _decode(part)
         else:
