@@ -1,8 +1,10 @@
 """Office documents, RTF files and e-mails built for the tests (issue 15), from benign parts only.
 
 The real documents in tests/data/office come from oletools' own test set (BSD licence, LICENSE-oletools.md
-beside them): harmless files made by its author, e.g. an Excel workbook whose Auto_Open macro shows
-"Hello World", encrypted with Excel's default password. Everything else is built here:
+beside them): harmless files made by its author: an Excel workbook whose Auto_Open macro shows "Hello World"
+(.xlsm and .xls, encrypted with Excel's default password), a .docx encrypted with another password, a .doc and
+a .docx carrying a text file in an OLE package, and an Excel 4 macro sheet (ALERT, then HALT). Everything else
+is built here:
 
 - a VBA project with a macro written here: the shipped workbook's ``vbaProject.bin`` with the source of its
   module Modul1 replaced (MS-OVBA 2.4.1: the module stream is its p-code cache up to MODULEOFFSET, then the

@@ -102,3 +102,16 @@ def test_document_without_macros_says_so(name: str) -> None:
     assert output["analyzed"] is True and output["has_vba"] is False and output["modules"] == []
     assert output["keyword_counts"] == {} and all(v == [] for v in output["keywords"].values())
     assert output["mraptor"]["verdict"] == "No Macro"
+
+
+def test_excel4_macro_sheet_is_reported_as_xlm_with_its_formulas() -> None:
+    """oletools' Excel 4 sample: a macro sheet whose Auto_Open formulas are ALERT(...) then HALT()."""
+    output = run_worker("office_vba", OFFICE_DATA / "excel4_sample_macro.xls")
+    assert output["has_vba"] is False and output["has_xlm"] is True
+    assert [m["name"] for m in output["modules"]] == ["xlm_macro.txt"]
+    source = output["modules"][0]["source"]
+    assert 'Macro,A1,ALERT("This is a sample Excel 4 macro"),""' in source and "Macro,A2,HALT()" in source
+    assert [k["keyword"] for k in output["keywords"]["autoexec"]] == ["Auto_Open"]
+    assert "XLM macro" in {k["keyword"] for k in output["keywords"]["suspicious"]}
+    cli = {m["vba_filename"]: m["code"] for m in _olevba_cli(OFFICE_DATA / "excel4_sample_macro.xls")}
+    assert _code_lines(cli["xlm_macro.txt"]) == _code_lines(source)
