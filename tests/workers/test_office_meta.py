@@ -61,7 +61,7 @@ def test_ooxml_parts_and_properties_match_zipfile_python_docx_and_openpyxl() -> 
             assert output["external_relationships"] == [
                 {"part": "word/_rels/document.xml.rels", "type": "attachedTemplate", "target": REMOTE_TEMPLATE}]
         else:
-            properties = openpyxl.load_workbook(io.BytesIO(raw), keep_vba=True).properties
+            properties = openpyxl.load_workbook(io.BytesIO(raw)).properties
             assert (metadata["title"], metadata["creator"]) == (properties.title, properties.creator)
             assert output["application"] == "excel" and output["external_relationships"] == []
             assert output["content_type"] == "application/vnd.ms-excel.sheet.macroEnabled.main+xml"
