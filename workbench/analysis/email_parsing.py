@@ -10,15 +10,16 @@ from __future__ import annotations
 import email
 import email.policy
 import email.utils
+import importlib.util
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 
-import extract_msg
-from extract_msg.enums import BodyTypes
-
 from workbench.analysis import iocs, office_parsing
+
+if importlib.util.find_spec("extract_msg") is None:
+    raise ImportError("extract-msg is not installed: run ./install.sh (or pip install extract-msg)")
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ADDRESS_HEADERS = ("from", "sender", "reply-to", "to", "cc", "bcc", "return-path", "delivered-to")
@@ -93,6 +94,9 @@ def parse_msg(raw: bytes) -> Parsed:
     """An Outlook .msg (OLE compound file of MAPI properties); its transport headers when it kept them,
     else headers made from the MAPI sender, recipients, subject and date. The HTML body is the stored one
     (an RTF-only message has none here)."""
+    import extract_msg  # on first use: 1.2 s to import, which every pool process would pay at start-up
+    from extract_msg.enums import BodyTypes
+
     office_parsing.check_readable(raw, "ole")  # also keeps olefile from taking short bytes for a path
     with extract_msg.openMsg(raw, delayAttachments=False) as message:
         headers = [(name, str(value)) for name, value in message.header.items()] if message.header else []

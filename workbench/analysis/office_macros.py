@@ -9,9 +9,11 @@ X (executes); it calls a macro suspicious when it is auto-exec and writes or exe
 
 from __future__ import annotations
 
+import importlib.util
 from collections import Counter
 
-from oletools import mraptor, olevba
+if importlib.util.find_spec("oletools") is None:
+    raise ImportError("oletools is not installed: run ./install.sh (or pip install oletools)")
 
 KEYWORD_KINDS = {"AutoExec": "autoexec", "Suspicious": "suspicious", "IOC": "iocs", "Hex String": "hex_strings",
                  "Base64 String": "base64_strings", "Dridex String": "dridex_strings", "VBA string": "vba_strings"}
@@ -28,6 +30,8 @@ def mraptor_verdict(code: str, has_macros: bool) -> dict:
     if not has_macros:
         return {"verdict": "No Macro", "flags": "---", "autoexec": False, "write": False, "execute": False,
                 "matches": []}
+    from oletools import mraptor  # on first use: olevba and mraptor take 0.5 s to import (pyparsing grammars)
+
     raptor = mraptor.MacroRaptor(code)
     raptor.scan()
     return {"verdict": "SUSPICIOUS" if raptor.suspicious else "Macro OK", "flags": raptor.get_flags(),
@@ -40,6 +44,8 @@ def analyze(data: bytes, filename: str, max_source_chars: int, max_keywords: int
     ([{stream, name, source (cut to max_source_chars), source_length}]), keywords ({kind: [{keyword,
     description}]}: autoexec, suspicious, iocs, hex_strings, base64_strings, dridex_strings, vba_strings),
     keyword_counts ({olevba type: count}) and mraptor. Raises olevba's FileOpenError for an unreadable file."""
+    from oletools import olevba  # on first use: 0.5 s of pyparsing grammars, paid by every pool process otherwise
+
     parser = olevba.VBA_Parser(filename or "document", data=data, relaxed=True)
     try:
         has_vba, has_xlm = bool(parser.detect_vba_macros()), bool(parser.detect_xlm_macros())

@@ -13,29 +13,49 @@ Each object is an :class:`Embedded` (the bytes to store as a child, plus facts f
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import types
 import zipfile
 from dataclasses import dataclass, field
+from functools import cache
 
 import olefile
-from oletools import ftguess, oleobj, rtfobj
+
+if importlib.util.find_spec("oletools") is None:
+    raise ImportError("oletools is not installed: run ./install.sh (or pip install oletools)")
 
 MAX_EMBEDDING = 64 << 20  # an embedding declaring more is listed as skipped, never inflated
 
 
-def _in_memory_is_ole(data: object) -> bool:
-    return isinstance(data, bytes | bytearray) and olefile.isOleFile(data=bytes(data))
+def _in_memory_is_ole(target: object) -> bool:
+    if isinstance(target, bytes | bytearray):
+        return olefile.isOleFile(data=bytes(target))
+    return olefile.isOleFile(target)  # a path or a file object: as olefile does
+
+
+def _in_memory_open(target: object, **kwargs: object) -> olefile.OleFileIO:
+    if isinstance(target, bytes | bytearray):
+        target = io.BytesIO(bytes(target))
+    return olefile.OleFileIO(target, **kwargs)
 
 
 # rtfobj and ftguess hand an object's bytes to olefile as its first argument, which olefile takes for a PATH
 # ON DISK when shorter than 1536 bytes: a crafted RTF could make the server open its own files (or block on a
-# FIFO). Their module-level name ``olefile`` is pointed at this in-memory-only stand-in (these two modules use
-# nothing else of olefile).
-IN_MEMORY_OLEFILE = types.SimpleNamespace(
-    MAGIC=olefile.MAGIC, isOleFile=_in_memory_is_ole,
-    OleFileIO=lambda data, **kwargs: olefile.OleFileIO(io.BytesIO(bytes(data)), **kwargs))
-rtfobj.olefile = ftguess.olefile = IN_MEMORY_OLEFILE
+# FIFO). Their module-level name ``olefile`` is pointed at this stand-in, which reads bytes in memory and
+# passes anything else to olefile unchanged (these two modules use nothing else of olefile).
+IN_MEMORY_OLEFILE = types.SimpleNamespace(MAGIC=olefile.MAGIC, isOleFile=_in_memory_is_ole,
+                                          OleFileIO=_in_memory_open)
+
+
+@cache
+def _oletools() -> tuple[types.ModuleType, types.ModuleType]:
+    """oleobj and rtfobj, imported on first use: every pool process (and its replacement after a crash)
+    would otherwise pay their import at start-up; rtfobj's and ftguess's ``olefile`` is the stand-in above."""
+    from oletools import ftguess, oleobj, rtfobj
+
+    rtfobj.olefile = ftguess.olefile = IN_MEMORY_OLEFILE
+    return oleobj, rtfobj
 
 
 @dataclass
@@ -50,7 +70,7 @@ class Embedded:
 
 
 def _package(source: str, native: bytes) -> Embedded:
-    package = oleobj.OleNativeStream(native)
+    package = _oletools()[0].OleNativeStream(native)
     if package.is_link:
         return Embedded(source, "ole_link", b"", package.filename, {"src_path": package.src_path})
     return Embedded(source, "ole_package", bytes(package.data or b""), package.filename,
@@ -96,7 +116,7 @@ def from_ooxml(data: bytes) -> tuple[list[Embedded], list[dict]]:
 
 def from_rtf(data: bytes) -> list[Embedded]:
     """Objects rtfobj finds in an RTF file, in file order."""
-    parser = rtfobj.RtfObjParser(data)
+    parser = _oletools()[1].RtfObjParser(data)
     parser.parse()
     found = []
     for rtf in parser.objects:
