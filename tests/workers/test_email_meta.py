@@ -81,11 +81,13 @@ def test_msg_values_and_attachment_match_what_was_written(workbench) -> None:
 
 
 def test_message_without_received_or_attachments_is_flagged_as_such(workbench) -> None:
-    raw = b"From: a@example.com\nTo: b@example.com\nSubject: hi\nDate: Tue, 1 Dec 2026 10:00:00 +0000\n\nhello\n"
+    raw = (b"From: a@example.com\nTo: b@example.com\nSubject: =?utf-8?b?UmVjaG51bmcgZsOkbGxpZw==?=\n"
+           b"Date: Tue, 1 Dec 2026 10:00:00 +0000\n\nhello\n")
     md5 = workbench.store_sample(raw, "note.eml")
     output = workbench.work_request("email_meta", md5)["email_meta"]
     assert output["received"] == [] and output["attachments"] == [] and output["indicators"] == ["no_received"]
     assert output["text_body"] == "hello\n" and output["cc"] == [] and output["body_urls"] == []
+    assert output["subject"] == "Rechnung f\u00e4llig"  # RFC 2047 encoded word, decoded
 
 
 def test_html_only_message_urls_come_from_the_html_and_inline_parts_are_attachments(workbench) -> None:

@@ -8,6 +8,8 @@ stored as child samples). URLs come from the bodies with workbench.analysis.iocs
 from __future__ import annotations
 
 import email
+import email.errors
+import email.header
 import email.policy
 import email.utils
 import importlib.util
@@ -70,11 +72,19 @@ def _attachment_bytes(part: Message) -> bytes:
     return payload if isinstance(payload, bytes) else b""
 
 
+def _header_text(value: object) -> str:
+    """A header's text with RFC 2047 encoded words decoded (``=?utf-8?b?...?=``), else as written."""
+    try:
+        return str(email.header.make_header(email.header.decode_header(str(value))))
+    except (email.errors.HeaderParseError, LookupError, UnicodeError, ValueError):
+        return str(value)
+
+
 def parse_eml(raw: bytes) -> Parsed:
     """An RFC 5322 message (compat32 policy: it never raises on malformed headers, it keeps their text).
     A forwarded message (message/rfc822, as users report phishing) is one attachment, its own bytes."""
     message = email.message_from_bytes(raw)
-    parsed = Parsed("eml", [(name, str(value)) for name, value in message.items()])
+    parsed = Parsed("eml", [(name, _header_text(value)) for name, value in message.items()])
     for part in _leaves(message):
         filename = part.get_filename()
         disposition = part.get_content_disposition()
