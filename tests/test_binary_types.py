@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.server.rpc.rpc_service import WorkbenchRPC
 from workbench.server.intake.type_tagger import TYPE_TAGS, describe, guess_type_tag
+from workbench.server.rpc.rpc_service import WorkbenchRPC
 from workbench.testing import REPO_ROOT, make_workbench, require_data
 
 DATA = REPO_ROOT / "tests" / "data"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from document_samples import OFFICE_DATA, built_samples
+
 from workbench.clients.client_helper import batch_results
 from workbench.testing import REPO_ROOT, require_data
 
@@ -24,6 +26,9 @@ def test_every_worker_on_every_sample_gives_output_or_clean_error(server) -> Non
     client = server.client(timeout=300)
     md5s = [client.store_sample(path.read_bytes(), path.name, "") for path in files]
     names = {path.name: md5 for path, md5 in zip(files, md5s, strict=True)}
+    # issue 15: Office, RTF and e-mail samples (oletools' test documents and those built by the tests)
+    documents = [(p.name, p.read_bytes()) for p in sorted(OFFICE_DATA.glob("*")) if p.suffix != ".md"]
+    md5s += [client.store_sample(raw, name, "") for name, raw in documents + sorted(built_samples().items())]
     workers = [w["name"] for w in client.list_all_workers() if w["status"] == "ok"]
     assert len(workers) >= 10
     started = time.monotonic()

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import gevent
+from document_samples import OFFICE_DATA, built_samples
 
 from workbench.testing import DATA_DIR
 
@@ -24,6 +25,13 @@ FUZZ_SEEDS: dict[str, tuple[str, ...]] = {
     "bro": ("bro/dhcp.log", "bro/weird.log", "bro/ssl.log"),
     "json": ("json/generated.json",),
     "log": ("log/system.log",),
+}
+# issue 15: Office, RTF and e-mail seeds (oletools' test documents and samples the tests build)
+DOCUMENT_SEEDS: dict[str, tuple[str, ...]] = {
+    "doc": ("embedded-simple-2007.doc", "autostart-encrypt-standardpassword.xls", "built-default-password.docm"),
+    "ooxml": ("built-macro.docm", "embedded-simple-2007.docx"),
+    "rtf": ("built-objects.rtf",),
+    "email": ("built-attachments.eml", "built-outlook.msg"),
 }
 SEED_PREFIX_BYTES = 64 * 1024  # long text seeds are cut here (a truncation is a mutation anyway)
 
@@ -94,5 +102,9 @@ def fuzz_seeds() -> dict[str, list[bytes]]:
                 data = path.read_bytes()
                 seeds.setdefault(type_tag, []).append(data[:SEED_PREFIX_BYTES] if type_tag in
                                                       ("json", "log", "bro") else data)
+    for type_tag, names in DOCUMENT_SEEDS.items():
+        for name in names:
+            shipped = OFFICE_DATA / name
+            seeds.setdefault(type_tag, []).append(shipped.read_bytes() if shipped.is_file() else built_samples()[name])
     return seeds
 

@@ -21,6 +21,10 @@ class View:
         "json": "view_json",
         "elf": "view_elf",
         "macho": "view_macho",
+        "doc": "view_office",
+        "ooxml": "view_office",
+        "rtf": "view_rtf",
+        "email": "view_email",
     }
 
     def execute(self, input_data: dict) -> dict:

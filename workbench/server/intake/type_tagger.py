@@ -8,8 +8,9 @@ from functools import lru_cache
 import magic
 
 from workbench.analysis.binary_magic import native_binary_tag
+from workbench.server.intake.document_tags import DOCUMENT_TAGS, document_tag
 
-TYPE_TAGS = ("exe", "pdf", "pcap", "zip", "swf", "json", "bro", "log", "txt", "data", "elf", "macho")
+TYPE_TAGS = ("exe", "pdf", "pcap", "zip", "swf", "json", "bro", "log", "txt", "data", "elf", "macho", *DOCUMENT_TAGS)
 
 _BY_DESCRIPTION = (
     ("PE32", "exe"),
@@ -43,6 +44,9 @@ def guess_type_tag(raw_bytes: bytes, filename: str = "") -> str:
     if by_content:
         return by_content
     description = describe(raw_bytes)
+    document = document_tag(description, raw_bytes, filename)
+    if document:
+        return document
     for marker, tag in _BY_DESCRIPTION:
         if marker in description:
             return tag
