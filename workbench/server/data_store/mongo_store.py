@@ -22,6 +22,7 @@ from pymongo import ReplaceOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from workbench.exceptions import StoreError, UnknownMD5
+from workbench.server.data_store import fuzzy_index_mongo as fuzzy
 from workbench.server.data_store.base import SAMPLE_INFO_FIELDS, DataStore
 
 DEFAULT_DB = "workbench"
@@ -70,6 +71,7 @@ def _output_document(md5: str, worker: str, chain_version: str, versions: dict[s
         doc["output"] = output
     else:  # keys with '.'/'$', ints beyond 64 bits: kept exactly as JSON text (NaN raises ValueError)
         doc["output_json"] = json.dumps(output, allow_nan=False)
+    fuzzy.annotate(doc, worker, output)  # index keys in the same document: one atomic write
     return doc
 
 
@@ -116,6 +118,7 @@ class MongoStore(DataStore):
         self._db.outputs.create_index("worker")
         self._db.links.create_index([("parent", 1), ("child", 1)], unique=True)
         self._db.links.create_index([("child", 1), ("parent", 1)])
+        fuzzy.ensure(self._db, _decode_output)
 
     # --- samples -----------------------------------------------------------------------------------
     def store_sample(self, raw_bytes: bytes, md5: str, filename: str, type_tag: str) -> bool:
@@ -292,6 +295,13 @@ class MongoStore(DataStore):
             else:
                 self._db.outputs.bulk_write([ReplaceOne({"md5": doc["md5"], "worker": doc["worker"]}, doc,
                                                         upsert=True) for doc in docs], ordered=True)
+
+    # --- fuzzy-hash similarity index (fuzzy_index_mongo) ---------------------------------------------
+    def ssdeep_candidates(self, keys: list[int]) -> list[tuple[str, str]]:
+        return fuzzy.candidates(self._db, keys, _decode_output)
+
+    def tlsh_digests_since(self, cursor: Any = None) -> tuple[list[tuple[str, str | None]], Any]:
+        return fuzzy.tlsh_since(self._db, cursor, _decode_output)
 
     # --- admin -------------------------------------------------------------------------------------
     def clear(self) -> None:

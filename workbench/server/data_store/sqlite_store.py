@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.exceptions import StoreError, UnknownMD5
+from workbench.server.data_store import fuzzy_index_sqlite as fuzzy
 from workbench.server.data_store.base import SAMPLE_INFO_FIELDS, DataStore
 
 SCHEMA = """
@@ -63,6 +64,7 @@ class SqliteStore(DataStore):
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=OFF")
             self._db.executescript(SCHEMA)
+            fuzzy.ensure(self._db)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open sqlite store {self.path}: {exc}; check the path and permissions") from exc
 
@@ -98,6 +100,7 @@ class SqliteStore(DataStore):
             for sql in ("DELETE FROM sample_bytes WHERE md5=?", "DELETE FROM tags WHERE md5=?",
                         "DELETE FROM outputs WHERE md5=?", "DELETE FROM links WHERE parent=? OR child=?"):
                 self._db.execute(sql, (md5,) * sql.count("?"))
+            fuzzy.delete(self._db, [md5])
         return removed
 
     def iter_md5s(self, type_tag: str | None = None, tags: list[str] | None = None) -> Iterator[str]:
@@ -174,6 +177,9 @@ class SqliteStore(DataStore):
                      output: dict[str, Any]) -> None:
         row = (md5, worker, chain_version, json.dumps(versions), _now(), json.dumps(output, allow_nan=False))
         with self._db:
+            if worker == fuzzy.INDEXED_WORKER:  # output and its index entries in one transaction
+                self._db.execute("BEGIN IMMEDIATE")
+                fuzzy.write(self._db, [(md5, output)])
             self._db.execute("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?)", row)
 
     def get_output(self, md5: str, worker: str) -> dict[str, Any] | None:
@@ -203,6 +209,9 @@ class SqliteStore(DataStore):
 
     def clear_worker_output(self, worker: str | None = None) -> int:
         with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            if worker in (None, fuzzy.INDEXED_WORKER):
+                fuzzy.clear(self._db)
             if worker is None:
                 return self._db.execute("DELETE FROM outputs").rowcount
             return self._db.execute("DELETE FROM outputs WHERE worker=?", (worker,)).rowcount
@@ -223,11 +232,21 @@ class SqliteStore(DataStore):
 
     def store_outputs(self, outputs: Iterable[tuple[str, str, str, dict[str, str], dict[str, Any]]]) -> None:
         now = _now()
+        outputs = list(outputs)
         rows = [(md5, worker, chain_version, json.dumps(versions), now, json.dumps(output, allow_nan=False))
                 for md5, worker, chain_version, versions, output in outputs]
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?)", rows)
+            fuzzy.write(self._db, [(md5, output) for md5, worker, _, _, output in outputs
+                                   if worker == fuzzy.INDEXED_WORKER])
+
+    # --- fuzzy-hash similarity index (fuzzy_index_sqlite) --------------------------------------------
+    def ssdeep_candidates(self, keys: list[int]) -> list[tuple[str, str]]:
+        return fuzzy.candidates(self._db, keys)
+
+    def tlsh_digests_since(self, cursor: Any = None) -> tuple[list[tuple[str, str | None]], Any]:
+        return fuzzy.tlsh_since(self._db, cursor)
 
     # --- admin -------------------------------------------------------------------------------------
     def clear(self) -> None:
@@ -235,6 +254,7 @@ class SqliteStore(DataStore):
             self._db.execute("BEGIN IMMEDIATE")
             for table in ("samples", "sample_bytes", "tags", "sample_sets", "links", "outputs"):
                 self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - table names are constants above
+            fuzzy.clear(self._db)
 
     def close(self) -> None:
         self._db.close()
