@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from itertools import chain
 from typing import Any
+
+import numpy as np
 
 from workbench.analysis.ssdeep_index import INDEXED_WORKER, index_keys
 
@@ -74,8 +77,12 @@ def _write_hashes(db: sqlite3.Connection, rows: list[tuple[str, str | None, str 
     first = (seq[0] if seq else 0) + 1
     db.executemany("INSERT INTO fuzzy_hashes(id, md5, ssdeep, tlsh) VALUES (?, ?, ?, ?)",
                    [(first + n, md5, ssdeep or "", tlsh) for n, (md5, ssdeep, tlsh) in enumerate(rows)])
-    keys = sorted((key, first + n) for n, (_, ssdeep, _) in enumerate(rows) for key in index_keys(ssdeep or ""))
-    db.executemany("INSERT OR IGNORE INTO ssdeep_keys(key, sample) VALUES (?, ?)", keys)
+    per_sample = [index_keys(ssdeep or "") for _, ssdeep, _ in rows]
+    keys = np.fromiter(chain.from_iterable(per_sample), dtype=np.int64)
+    samples = np.repeat(np.arange(first, first + len(rows), dtype=np.int64), [len(k) for k in per_sample])
+    order = np.lexsort((samples, keys))  # in key order: each insert lands next to the previous one
+    db.executemany("INSERT OR IGNORE INTO ssdeep_keys(key, sample) VALUES (?, ?)",
+                   zip(keys[order].tolist(), samples[order].tolist(), strict=True))
 
 
 def delete(db: sqlite3.Connection, md5s: list[str]) -> None:
