@@ -11,7 +11,8 @@ gets the keys:
   (block size 3 * 2**k, base64 characters) is encoded exactly in 47 bits: k (5 bits) then 7 x 6 bits;
 - one exact-match key (bit 48 set) when both cut chunks are shorter than 7, the only case windows miss.
 
-Anything non-standard (odd block size, characters outside base64) is hashed into a key with bit 62 set. Key collisions can only add candidates; scoring stays ``ssdeep.compare``.
+Anything non-standard (odd block size, characters outside base64) is hashed into a key with bit 62 set.
+Key collisions can only add candidates; scoring stays ``ssdeep.compare``.
 """
 
 from __future__ import annotations
