@@ -20,6 +20,7 @@ from workbench.analysis.ssdeep_index import INDEXED_WORKER, index_keys
 
 KEYS_FIELD = "ssdeep_keys"
 OVERLAP_S = 10.0
+MARKER = "ssdeep_index"  # in collection store_meta once every meta_deep document has its keys
 BULK = 1000
 
 
@@ -35,12 +36,15 @@ def ensure(db: Any, output_of: Any) -> int:
     many documents were upgraded."""
     db.outputs.create_index(KEYS_FIELD, sparse=True)
     db.outputs.create_index([("worker", 1), ("time", 1)])
+    if db.store_meta.find_one({"_id": MARKER}):  # upgraded before: every document since carries its keys
+        return 0
     upgraded = 0
     missing = {"worker": INDEXED_WORKER, KEYS_FIELD: {"$exists": False}}
     for doc in db.outputs.find(missing, {"_id": 1, "output.ssdeep": 1, "output_json": 1}):
         keys = index_keys(output_of(doc).get("ssdeep") or "")
         db.outputs.update_one({"_id": doc["_id"]}, {"$set": {KEYS_FIELD: keys}})
         upgraded += 1
+    db.store_meta.update_one({"_id": MARKER}, {"$set": {"version": 1}}, upsert=True)
     return upgraded
 
 
