@@ -10,8 +10,8 @@ at any moment leaves outputs and index consistent (both committed or neither):
   (``workbench.analysis.ssdeep_index``), about 40-90 per real hash. A query is one primary-key range per key.
 
 Cost on disk: measured 930-970 bytes per sample (both tables and the md5 index; bench/bench_similarity.py).
-Building it for an existing store at open (the upgrade) took 191 s for 1M meta_deep outputs on a loaded 2-core
-machine, in one transaction.
+Building it for an existing store at open (the upgrade) took 98 s for 1M meta_deep outputs on 2 cores (191 s
+with the machine loaded), in one transaction.
 """
 
 from __future__ import annotations
