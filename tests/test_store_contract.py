@@ -554,3 +554,145 @@ def test_sqlite_filename_search_is_an_index_lookup_and_survives_reopen(tmp_path:
         assert [s["md5"] for s in reopened.find_samples(filename="quarterly")] == [md5]
     finally:
         reopened.close()
+# --- fuzzy-hash similarity index (issue 10) ------------------------------------------------------------
+def brute_force_ssdeep(query: str, stored: dict[str, str], threshold: int, exclude: str = "") -> list[tuple]:
+    """Every stored hash scoring >= threshold (and > 0) with ssdeep.compare, best first then by md5."""
+    import ssdeep
+
+    scored = [(ssdeep.compare(query, other), md5) for md5, other in stored.items() if md5 != exclude]
+    return sorted(((s, m) for s, m in scored if s > 0 and s >= threshold), key=lambda p: (-p[0], p[1]))
+
+
+def index_query(store: DataStore, query: str, threshold: int, exclude: str = "") -> list[tuple]:
+    """The same answer through the store's index: candidates sharing a key, scored by the same compare."""
+    from workbench.analysis import ssdeep_index
+
+    hits, _, _ = ssdeep_index.score(query, store.ssdeep_candidates(ssdeep_index.index_keys(query)), threshold,
+                                    10**9, exclude)
+    return [(hit["score"], hit["md5"]) for hit in hits]
+
+
+SSDEEP_EDGE_CASES = [  # (name, hash): runs, block size double/half, short chunks, identical hashes
+    ("runs_long", "3:AAAAAAAAAAAAbcdefghijk:xyzxyzx"),
+    ("runs_cut", "3:AAAbcdefghijk:xyzxyzx"),
+    ("runs_in_second", "3:Zq9d+/aa:qqqqqqqqqqqqq1234567"),
+    ("runs_in_second_cut", "3:Zq9d+/ab:qqq1234567"),
+    ("base", "96:Jb6kYf0mZbqs1Qh7TkWs3GgqP9rL2vXc8NnPu4YtBd5oHe:Hk0Zq1hTW3g9L2v8nP4td5e"),
+    ("double", "192:Hk0Zq1hTW3g9L2v8nP4td5e:aBcDeFgH"),
+    ("half", "48:QwErTyUiOpAsDfGhJkLzXcVbNm1234567890abcdefghijklmn:Jb6kYf0mZbqs1Qh7TkWs3G"),
+    ("quadruple", "384:Hk0Zq1hTW3g9L2v8nP4td5e:aBcDeFgH"),
+    ("short_a", "3:abc:de"),
+    ("short_a_again", "3:abc:de"),
+    ("short_b", "3:abc:df"),
+    ("short_a_runs", "3:abcccccc:de"),
+    ("short_runs", "3:abbbbbbc:de"),
+    ("short_runs_cut", "3:abbbc:de"),
+    ("empty", "3::"),
+    ("empty_again", "3::"),
+    ("short_other_size", "6:abc:de"),
+    ("identical_long", "1536:Xy7+Pq0aBcDeFgHiJkLmNoPqRsTuVwXyZ:AbCdEfGhIjKlMnOp"),
+    ("identical_long_again", "1536:Xy7+Pq0aBcDeFgHiJkLmNoPqRsTuVwXyZ:AbCdEfGhIjKlMnOp"),
+    ("six_chars", "12:abcdef:ghijkl"),
+    ("six_chars_shifted", "12:abcdefg:ghijkl"),
+]
+
+
+def _md5_of(name: str) -> str:
+    return hashlib.md5(name.encode()).hexdigest()
+
+
+def _meta_deep_rows(hashes: dict[str, str], tlsh: dict[str, str] | None = None) -> list[tuple]:
+    return [(md5, "meta_deep", "c1", {"meta_deep": "v1"}, {"ssdeep": h, "tlsh": (tlsh or {}).get(md5), "entropy": 1.0})
+            for md5, h in hashes.items()]
+
+
+class TestFuzzyIndexContract:
+    """The ssdeep index and TLSH change feed, as base.py documents them, on every backend."""
+
+    def test_edge_cases_and_families_match_a_brute_force_scan(self, store: DataStore) -> None:
+        from workbench.analysis.synthetic_hashes import ssdeep_families
+
+        stored = {_md5_of(name): h for name, h in SSDEEP_EDGE_CASES}
+        stored.update({_md5_of(f"family{i}"): h for i, h in enumerate(ssdeep_families(600, seed=3))})
+        store.store_outputs(_meta_deep_rows(stored))
+        for md5, query in list(stored.items())[:len(SSDEEP_EDGE_CASES) + 60]:
+            answer = brute_force_ssdeep(query, stored, 0, md5)
+            assert index_query(store, query, 0, md5) == answer
+            assert [(s, m) for s, m in answer if s >= 60] == brute_force_ssdeep(query, stored, 60, md5)
+        found = dict((m, s) for s, m in index_query(store, "3:abc:de", 0))
+        assert found == {_md5_of("short_a"): 100, _md5_of("short_a_again"): 100}  # 'abcccccc' cuts to 'abccc'
+        assert {m for _, m in index_query(store, "3:abbbc:de", 0)} == {_md5_of("short_runs"), _md5_of("short_runs_cut")}
+        assert sorted(index_query(store, "3::", 0)) == sorted([(100, _md5_of("empty")), (100, _md5_of("empty_again"))])
+        assert {m for _, m in index_query(store, SSDEEP_EDGE_CASES[4][1], 1)} >= {_md5_of("double"), _md5_of("half")}
+        assert _md5_of("quadruple") not in {m for _, m in index_query(store, SSDEEP_EDGE_CASES[4][1], 0)}
+
+    def test_index_follows_store_output_recompute_remove_and_clear(self, store: DataStore) -> None:
+        old, new = SSDEEP_EDGE_CASES[4][1], SSDEEP_EDGE_CASES[15][1]
+        md5 = put(store, b"indexed sample")
+        store.store_output(md5, "meta_deep", "c1", {}, {"ssdeep": old, "tlsh": None})
+        assert index_query(store, old, 0) == [(100, md5)]
+        store.store_output(md5, "meta_deep", "c2", {}, {"ssdeep": new, "tlsh": None})  # recomputed: replaced
+        assert index_query(store, old, 0) == [] and index_query(store, new, 0) == [(100, md5)]
+        store.store_outputs([(md5, "meta_deep", "c3", {}, {"ssdeep": old, "tlsh": None})])
+        assert index_query(store, new, 0) == [] and index_query(store, old, 0) == [(100, md5)]
+        store.store_output(md5, "strings", "c1", {}, {"ssdeep": new})  # another worker's field: not indexed
+        assert index_query(store, new, 0) == []
+        assert store.remove_sample(md5)
+        assert index_query(store, old, 0) == [] and store.ssdeep_candidates(list(range(10))) == []
+        other = put(store, b"other sample")
+        store.store_output(other, "meta_deep", "c1", {}, {"ssdeep": old, "tlsh": None})
+        assert store.clear_worker_output("meta_deep") == 1 and index_query(store, old, 0) == []
+        store.store_output(other, "meta_deep", "c1", {}, {"ssdeep": old, "tlsh": None})
+        store.clear()
+        assert index_query(store, old, 0) == []
+
+    def test_tlsh_digests_since_reports_new_and_recomputed_outputs(self, store: DataStore) -> None:
+        digests = {_md5_of(f"t{i}"): f"T1{i:02X}" + "A" * 68 for i in range(4)}
+        rows, cursor = store.tlsh_digests_since(None)
+        assert rows == []
+        store.store_outputs(_meta_deep_rows({m: "3:abc:de" for m in digests}, digests))
+        rows, cursor = store.tlsh_digests_since(cursor)
+        assert sorted(rows) == sorted(digests.items())
+        first = next(iter(digests))
+        store.store_output(first, "meta_deep", "c2", {}, {"ssdeep": "", "tlsh": "T1" + "B" * 70})
+        rows, _ = store.tlsh_digests_since(cursor)
+        assert (first, "T1" + "B" * 70) in rows  # others may be re-read (MongoDB's overlap window), never missed
+        assert all(md5 in digests for md5, _ in rows)
+
+
+def test_sqlite_index_is_built_for_a_store_from_before_the_index(tmp_path: Path) -> None:
+    from workbench.analysis.synthetic_hashes import ssdeep_families
+
+    store = open_store(f"sqlite:///{tmp_path}/old.db")
+    stored = {_md5_of(f"h{i}"): h for i, h in enumerate(ssdeep_families(500, seed=5))}
+    store.store_outputs(_meta_deep_rows(stored))
+    expected = {md5: index_query(store, h, 0, md5) for md5, h in list(stored.items())[:50]}
+    with store._db:  # what a store written before the index looks like
+        store._db.execute("DROP TABLE ssdeep_keys")
+        store._db.execute("DROP TABLE fuzzy_hashes")
+    store.close()
+    store = open_store(f"sqlite:///{tmp_path}/old.db")
+    try:
+        assert {md5: index_query(store, stored[md5], 0, md5) for md5 in expected} == expected
+        assert sum(1 for v in expected.values() if v) > 10
+    finally:
+        store.close()
+
+
+def test_mongo_index_keys_are_added_to_documents_from_before_the_index() -> None:
+    from workbench.analysis.synthetic_hashes import ssdeep_families
+    from workbench.server.data_store import fuzzy_index_mongo
+    from workbench.server.data_store.mongo_store import _decode_output
+
+    store = open_store(f"mongomock://test/wb_test_{uuid.uuid4().hex[:12]}")
+    try:
+        stored = {_md5_of(f"h{i}"): h for i, h in enumerate(ssdeep_families(300, seed=6))}
+        store.store_outputs(_meta_deep_rows(stored))
+        expected = {md5: index_query(store, h, 0, md5) for md5, h in list(stored.items())[:30]}
+        store._db.outputs.update_many({}, {"$unset": {"ssdeep_keys": ""}})
+        store._db.store_meta.delete_many({})  # a database from before the index
+        assert index_query(store, next(iter(stored.values())), 0) == []
+        assert fuzzy_index_mongo.ensure(store._db, _decode_output) == len(stored)
+        assert {md5: index_query(store, stored[md5], 0, md5) for md5 in expected} == expected
+    finally:
+        store.close()

@@ -68,6 +68,19 @@ class Corpus(Protocol):
     def store_child(self, raw_bytes: bytes, filename: str, type_tag: str = "") -> str:
         """Store ``raw_bytes`` as a new sample, linked as a child of the current one; return its md5."""
 
+    store_id: str
+    """Names the store (for caches a worker keeps across requests)."""
+
+    def similar_ssdeep(self, ssdeep_hash: str, threshold: int, limit: int) -> tuple[list[dict], int, int]:
+        """Top ``limit`` {md5, score} (ssdeep.compare >= threshold) found through the store's index, the
+        current sample excluded; also (samples sharing an index key, samples compared)."""
+
+    def tlsh_digests_since(self, cursor: Any = None) -> tuple[list[tuple[str, str | None]], Any]:
+        """``(md5, tlsh)`` of meta_deep outputs stored since ``cursor`` (None: all) and the next cursor."""
+
+    def fuzzy_hashes(self, md5s: list[str]) -> dict[str, dict]:
+        """The current meta_deep ``{ssdeep, tlsh}`` of these samples; absent ones left out."""
+
 
 class Worker(Protocol):
     """The shape the plugin manager checks at load time."""

@@ -15,7 +15,7 @@ from workbench.testing import DATA_DIR, REPO_ROOT, require_data
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 NOTEBOOKS = ["Workbench_Demo", "PE_Static_Analysis", "PCAP_to_Dataframe", "Generator_Pipelines", "Adding_Worker",
              "PE_Classifier"]
-PLOTS = {"Workbench_Demo": 1, "PE_Static_Analysis": 3, "PCAP_to_Dataframe": 1, "Generator_Pipelines": 1,
+PLOTS = {"Workbench_Demo": 1, "PE_Static_Analysis": 4, "PCAP_to_Dataframe": 1, "Generator_Pipelines": 1,
          "PE_Classifier": 1}
 
 

@@ -50,10 +50,9 @@ def test_results_equal_a_brute_force_comparison_against_every_stored_sample(stor
                         if other != md5), key=lambda pair: (-pair[0], pair[1]))
         expected = [{"md5": other, "score": score} for score, other in brute if score >= 25][:10]
         assert result["sim_list"] == expected
-        assert result["candidates"] == len(raws) - 1
-        assert result["compared"] <= result["candidates"]
-        pruned += result["candidates"] - result["compared"]
-    assert pruned > 0  # block-size pruning skipped some comparisons without changing the answer
+        assert result["compared"] <= result["candidates"] <= len(raws) - 1
+        pruned += len(raws) - 1 - result["compared"]
+    assert pruned > 0  # the index skipped samples that cannot score without changing the answer
 
 
 def test_the_sample_itself_is_never_listed(stored: dict) -> None:
@@ -73,7 +72,7 @@ def test_top_n_and_threshold_options_limit_the_list(tmp_path: Path, options: dic
             workbench.work_request("meta_deep", md5)
         result = workbench.work_request("pe_deep_sim", md5s[0])["pe_deep_sim"]
         assert len(result["sim_list"]) == expected_length
-        assert result["candidates"] == 3
+        assert result["candidates"] == 3  # the three near-copies share index keys with the original
     finally:
         workbench.close()
 

@@ -1,13 +1,14 @@
-"""A similarity graph of PE samples (worker pe_deep_sim, ssdeep scores) written as a PNG image.
+"""A similarity graph of PE samples (ssdeep scores, the server's similarity_graph stream) written as a PNG image.
 
-Nodes are samples, edges join pairs whose ssdeep score reaches the worker's threshold (config
-[worker.pe_deep_sim] threshold) and --min-score. meta_deep runs over every sample first, so each one's fuzzy
-hash is stored before pe_deep_sim compares against the stored hashes.
+Nodes are samples, edges join pairs whose ssdeep score reaches --min-score (default 25). meta_deep runs over
+every sample first, so each one's fuzzy hash is stored (and indexed) before the server builds the edges from
+its ssdeep index: one index query per sample, each pair sent once.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import networkx as nx
@@ -15,14 +16,9 @@ import networkx as nx
 from workbench.clients import client_helper as ch
 
 
-def similarity_edges(results: list[dict], min_score: int) -> list[dict]:
-    """Undirected edges {a, b, score} (best score of the two directions), strongest first."""
-    best: dict[tuple[str, str], int] = {}
-    for result in results:
-        for hit in (result["pe_deep_sim"] or {}).get("sim_list", []):
-            pair = tuple(sorted((result["md5"], hit["md5"])))
-            if hit["score"] >= min_score:
-                best[pair] = max(best.get(pair, 0), hit["score"])
+def similarity_edges(stream: Iterable[dict]) -> list[dict]:
+    """Undirected edges {a, b, score} from similarity_graph's {source, target, score}, strongest first."""
+    best = {tuple(sorted((e["source"], e["target"]))): e["score"] for e in stream}
     return [{"a": a, "b": b, "score": s} for (a, b), s in sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
@@ -55,14 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = ch.client_parser(__doc__.split("\n\n")[0])
     ch.add_sample_args(parser, "exe")
     parser.add_argument("--out", type=Path, default=Path("pe_sim_graph.png"), help="image file (default %(default)s)")
-    parser.add_argument("--min-score", type=int, default=0, help="drop pairs scoring below this (0-100)")
+    parser.add_argument("--min-score", type=int, default=25, help="drop pairs scoring below this (0-100)")
     args = parser.parse_args(argv)
     client = ch.connect_from_args(args)
     names = {s["md5"]: s["filename"] for s in ch.samples_from_args(client, args, "exe")}
     for _ in ch.batch_results(client, "meta_deep", md5_list=list(names), subkeys=["meta_deep.ssdeep"]):
         pass  # every fuzzy hash stored before the comparisons
-    results = list(ch.batch_results(client, "pe_deep_sim", md5_list=list(names)))
-    edges = [e for e in similarity_edges(results, args.min_score) if e["a"] in names and e["b"] in names]
+    stream = client.similarity_graph({"md5_list": list(names), "threshold": args.min_score, "batch_size": 500})
+    edges = similarity_edges(ch.flatten(stream))
     graph = nx.Graph()
     graph.add_weighted_edges_from(((e["a"], e["b"], e["score"]) for e in edges), weight="score")
     draw(graph, {m: m[:8] for m in names}, args.out)

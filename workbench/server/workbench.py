@@ -18,6 +18,7 @@ from workbench import __version__, contract
 from workbench.analysis.bro_parsing import read_log
 from workbench.config import Config
 from workbench.exceptions import BadArgument, UnknownMD5, UnknownSampleSet, WorkbenchError
+from workbench.server.corpus import similarity_graph
 from workbench.server.data_store import DataStore, open_store
 from workbench.server.execution.executor import Executor, LocalExecutor
 from workbench.server.execution.process_pool import ProcessPool
@@ -296,6 +297,13 @@ class Workbench:
         """One result per sample of a stored set, streamed as they finish."""
         self.plugins.get(worker_name)
         return self.front.stream(worker_name, self.get_sample_set(sample_set), subkeys)
+
+    def similarity_graph(self, kwargs: dict[str, Any] | None = None) -> Iterator[dict]:
+        """ssdeep edges {source, target, score} among selected samples (kwargs as batch_work_request, plus
+        ``threshold``, default 25), each pair once, from the store's index; run meta_deep on them first."""
+        kwargs = dict(kwargs or {})
+        threshold = similarity_graph.check_threshold(kwargs.pop("threshold", similarity_graph.DEFAULT_THRESHOLD))
+        return similarity_graph.edges(self.store, self.select_md5s(kwargs), threshold)
 
     def explain(self, worker_name: str, md5: str) -> dict[str, Any]:
         """Why each worker of the chain would or would not run for this sample."""

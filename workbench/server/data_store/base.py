@@ -231,6 +231,17 @@ class DataStore(ABC):
     @abstractmethod
     def count_outputs(self) -> dict[str, int]:
         """How many outputs are stored per worker (an index walk, no output decoded)."""
+    # --- fuzzy-hash similarity index (issue 10): kept with every meta_deep output ---------------------
+    @abstractmethod
+    def ssdeep_candidates(self, keys: list[int]) -> list[tuple[str, str]]:
+        """``(md5, ssdeep)`` of every sample whose stored meta_deep ssdeep hash has at least one of ``keys``
+        (``workbench.analysis.ssdeep_index.index_keys``). The index is written in the same transaction/document
+        as the meta_deep output, dropped with the sample and replaced when the output is."""
+
+    @abstractmethod
+    def tlsh_digests_since(self, cursor: Any = None) -> tuple[list[tuple[str, str | None]], Any]:
+        """``(md5, tlsh)`` of meta_deep outputs stored since ``cursor`` (None: all), and the next cursor.
+        Removed samples are not reported: a reader checks its hits (``get_outputs``) before returning them."""
 
     # --- admin -------------------------------------------------------------------------------------
     @abstractmethod

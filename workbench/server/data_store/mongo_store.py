@@ -24,6 +24,7 @@ from pymongo import ReplaceOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from workbench.exceptions import StoreError, UnknownMD5
+from workbench.server.data_store import fuzzy_index_mongo as fuzzy
 from workbench.server.data_store.base import SAMPLE_INFO_FIELDS, DataStore
 
 DEFAULT_DB = "workbench"
@@ -72,6 +73,7 @@ def _output_document(md5: str, worker: str, chain_version: str, versions: dict[s
         doc["output"] = output
     else:  # keys with '.'/'$', ints beyond 64 bits: kept exactly as JSON text (NaN raises ValueError)
         doc["output_json"] = encoded if encoded is not None else json.dumps(output, allow_nan=False)
+    fuzzy.annotate(doc, worker, output)  # index keys in the same document: one atomic write
     return doc
 
 
@@ -121,6 +123,7 @@ class MongoStore(DataStore):
         self._db.links.create_index([("child", 1), ("parent", 1)])
         self._db.graph_rels.create_index([("source", 1), ("target", 1), ("rel", 1)], unique=True)
         self._db.leases.create_index("expires_at", expireAfterSeconds=0)  # tidying only: expiry is checked in queries
+        fuzzy.ensure(self._db, _decode_output)
 
     # --- samples -----------------------------------------------------------------------------------
     def store_sample(self, raw_bytes: bytes, md5: str, filename: str, type_tag: str) -> bool:
@@ -359,6 +362,12 @@ class MongoStore(DataStore):
     def count_outputs(self) -> dict[str, int]:
         pipeline = [{"$group": {"_id": "$worker", "n": {"$sum": 1}}}]
         return dict(sorted((row["_id"], row["n"]) for row in self._db.outputs.aggregate(pipeline)))
+    # --- fuzzy-hash similarity index (fuzzy_index_mongo) ---------------------------------------------
+    def ssdeep_candidates(self, keys: list[int]) -> list[tuple[str, str]]:
+        return fuzzy.candidates(self._db, keys, _decode_output)
+
+    def tlsh_digests_since(self, cursor: Any = None) -> tuple[list[tuple[str, str | None]], Any]:
+        return fuzzy.tlsh_since(self._db, cursor, _decode_output)
 
     # --- admin -------------------------------------------------------------------------------------
     # --- group: chain leases and server membership ----------------------------------------------------

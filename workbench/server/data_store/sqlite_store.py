@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.exceptions import StoreError, UnknownMD5
+from workbench.server.data_store import fuzzy_index_sqlite as fuzzy
 from workbench.server.data_store.base import SAMPLE_INFO_FIELDS, DataStore
 from workbench.server.data_store.sample_folder import SampleFolder
 
@@ -97,6 +98,7 @@ class SqliteStore(DataStore):
             self._db.executescript(GRAPH_SCHEMA)
             self._db.executescript(GROUP_SCHEMA)
             self._open_filename_index()
+            fuzzy.ensure(self._db)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open sqlite store {self.path}: {exc}; check the path and permissions") from exc
         self.files.sweep_temp()
@@ -203,6 +205,7 @@ class SqliteStore(DataStore):
                         "DELETE FROM outputs WHERE md5=?", "DELETE FROM links WHERE parent=? OR child=?"):
                 self._db.execute(sql, (md5,) * sql.count("?"))
             self.files.remove(md5)  # under the write lock: a concurrent store of the same md5 waits for us
+            fuzzy.delete(self._db, [md5])
         return removed
 
     def iter_md5s(self, type_tag: str | None = None, tags: list[str] | None = None) -> Iterator[str]:
@@ -284,6 +287,9 @@ class SqliteStore(DataStore):
         text = encoded if encoded is not None else json.dumps(output, allow_nan=False)
         row = (md5, worker, chain_version, json.dumps(versions), _now(), text)
         with self._db:
+            if worker == fuzzy.INDEXED_WORKER:  # output and its index entries in one transaction
+                self._db.execute("BEGIN IMMEDIATE")
+                fuzzy.write(self._db, [(md5, output)])
             self._db.execute("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?)", row)
 
     def get_output(self, md5: str, worker: str) -> dict[str, Any] | None:
@@ -323,6 +329,9 @@ class SqliteStore(DataStore):
 
     def clear_worker_output(self, worker: str | None = None) -> int:
         with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            if worker in (None, fuzzy.INDEXED_WORKER):
+                fuzzy.clear(self._db)
             if worker is None:
                 return self._db.execute("DELETE FROM outputs").rowcount
             return self._db.execute("DELETE FROM outputs WHERE worker=?", (worker,)).rowcount
@@ -354,11 +363,21 @@ class SqliteStore(DataStore):
 
     def store_outputs(self, outputs: Iterable[tuple[str, str, str, dict[str, str], dict[str, Any]]]) -> None:
         now = _now()
+        outputs = list(outputs)
         rows = [(md5, worker, chain_version, json.dumps(versions), now, json.dumps(output, allow_nan=False))
                 for md5, worker, chain_version, versions, output in outputs]
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?)", rows)
+            fuzzy.write(self._db, [(md5, output) for md5, worker, _, _, output in outputs
+                                   if worker == fuzzy.INDEXED_WORKER])
+
+    # --- fuzzy-hash similarity index (fuzzy_index_sqlite) --------------------------------------------
+    def ssdeep_candidates(self, keys: list[int]) -> list[tuple[str, str]]:
+        return fuzzy.candidates(self._db, keys)
+
+    def tlsh_digests_since(self, cursor: Any = None) -> tuple[list[tuple[str, str | None]], Any]:
+        return fuzzy.tlsh_since(self._db, cursor)
 
     # --- browsing (the web view) --------------------------------------------------------------------
     def find_samples(self, md5_prefix: str | None = None, filename: str | None = None, type_tag: str | None = None,
@@ -459,6 +478,7 @@ class SqliteStore(DataStore):
                           "graph_rels", "leases"):
                 self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - table names are constants above
             self.files.clear()
+            fuzzy.clear(self._db)
 
     def close(self) -> None:
         self._db.close()

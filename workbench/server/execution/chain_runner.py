@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench import contract
+from workbench.analysis import ssdeep_index
 from workbench.exceptions import BadOutput, UnknownMD5, WorkerFailed, WorkerNotApplicable, WorkerTimeout
 from workbench.server.data_store.base import DataStore
 from workbench.server.intake.sample_intake import store_bytes
@@ -89,6 +90,27 @@ class StoreCorpus:
             self._store.add_link(self._md5, child)
         return child
 
+
+    # --- fuzzy-hash similarity (issue 10): the store's index instead of a scan --------------------------
+    @property
+    def store_id(self) -> str:
+        """Names the store, for caches kept across requests in a worker process."""
+        return self._store.uri
+
+    def similar_ssdeep(self, ssdeep_hash: str, threshold: int, limit: int) -> tuple[list[dict], int, int]:
+        """Top ``limit`` {md5, score} by ssdeep.compare (>= threshold) found through the index, this sample
+        excluded; also how many samples shared an index key and how many of those were compared."""
+        found = self._store.ssdeep_candidates(ssdeep_index.index_keys(ssdeep_hash))
+        return ssdeep_index.score(ssdeep_hash, found, threshold, limit, exclude=self._md5)
+
+    def tlsh_digests_since(self, cursor: Any = None) -> tuple[list[tuple[str, str | None]], Any]:
+        """(md5, tlsh) of meta_deep outputs stored since ``cursor`` (None: all) and the next cursor."""
+        return self._store.tlsh_digests_since(cursor)
+
+    def fuzzy_hashes(self, md5s: list[str]) -> dict[str, dict]:
+        """The current meta_deep ssdeep/tlsh of these samples (absent ones left out), to check cached hits."""
+        found = self._store.get_outputs(list(md5s), ssdeep_index.INDEXED_WORKER)
+        return {md5: {k: doc["output"].get(k) for k in ("ssdeep", "tlsh")} for md5, doc in found.items()}
 
 @dataclass
 class ChainResult:

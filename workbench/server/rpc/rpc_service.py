@@ -154,6 +154,13 @@ class WorkbenchRPC:
         results = self._wb.batch_work_request(worker_name, kwargs)
         return _batched(results, kwargs.get("batch_size", 1))
 
+    @zerorpc.stream
+    def similarity_graph(self, kwargs: dict | None = None) -> Iterator[Any]:
+        """Stream ssdeep similarity edges {source, target, score} among samples chosen by kwargs (type_tag,
+        md5_list, tags; threshold 0-100, default 25; batch_size), each pair once, from the store's index."""
+        kwargs = dict(kwargs or {})
+        return _batched(self._wb.similarity_graph(kwargs), kwargs.get("batch_size", 1))
+
     def list_all_workers(self) -> list:
         """Every worker found, with status ok/failed (and why), summary and dependencies."""
         return self._wb.list_all_workers()

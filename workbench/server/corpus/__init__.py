@@ -1,0 +1,1 @@
+"""Questions asked of the whole corpus: similar samples, full-text search, YARA retrohunt."""
