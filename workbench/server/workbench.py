@@ -22,6 +22,7 @@ from workbench.server.data_store import DataStore, open_store
 from workbench.server.plugin_manager import PluginManager
 from workbench.server.process_pool import LocalExecutor, ProcessPool
 from workbench.server.sample_intake import check_md5, check_size, store_bytes
+from workbench.server.text_indexing import TextIndexer
 from workbench.server.work_dispatcher import WorkDispatcher
 
 TEXT_TAGS = ("log", "bro", "txt", "json")
@@ -71,6 +72,7 @@ class Workbench:
         self.work = WorkDispatcher(self.store, self.plugins, executor, timeout, max(4, 2 * self.procs),
                                    config.get("server", "stream_linger_ms") / 1000)
         self.started = time.time()
+        self.text_index = TextIndexer(self.store, self.work)
 
     def close(self) -> None:
         """Stop worker processes and close the store."""
@@ -271,6 +273,28 @@ class Workbench:
         if worker_name is not None and worker_name not in self.plugins.all():
             self.plugins.get(worker_name)
         return self.store.clear_worker_output(worker_name)
+
+    # --- corpus search (issue 10): full-text index over outputs -----------------------------------
+    def index_worker_output(self, worker_name: str, md5: str, index_name: str, subfields: Any = None) -> dict:
+        """Index one sample's output of a worker (or its dotted ``subfields``) for ``search_index``."""
+        self.plugins.get(worker_name)
+        return self.text_index.index_one(worker_name, check_md5(md5), index_name, subfields)
+
+    def index_worker_outputs(self, worker_name: str, index_name: str, subfields: Any = None,
+                             kwargs: dict[str, Any] | None = None) -> Iterator[dict]:
+        """Index a worker's outputs over a selection (as batch_work_request), skipping samples already indexed."""
+        self.plugins.get(worker_name)
+        kwargs = dict(kwargs or {})
+        reindex = bool(kwargs.pop("reindex", False))
+        return self.text_index.index_many(worker_name, index_name, subfields, self.select_md5s(kwargs), reindex)
+
+    def search_index(self, index_name: str, query: str, limit: int = 1000) -> list[dict[str, str]]:
+        """``[{md5, worker, field, snippet}]`` for indexed fields holding every term of ``query``."""
+        return self.text_index.search(index_name, query, limit)
+
+    def list_text_indexes(self) -> dict[str, int]:
+        """Every full-text index with how many outputs it holds."""
+        return self.store.text_indexes()
 
     def info(self) -> dict[str, Any]:
         """Version, store, sample count, workers, worker processes and what was served."""
