@@ -28,6 +28,7 @@ from workbench import exceptions
 from workbench.exceptions import WorkerCrashed, WorkerTimeout
 from workbench.server.chain_runner import ChainResult
 from workbench.server.pipe_protocol import read_frame, write_frame
+from workbench.server.pool_calls import call_function
 
 log = logging.getLogger(__name__)
 STARTUP_TIMEOUT = 60.0
@@ -114,6 +115,19 @@ class ProcessPool:
             return task.answer.get()
         finally:
             task.abandoned = True  # answered, or the caller was killed (a client dropped its stream)
+
+    def call(self, function: str, args: list[Any], timeout: float, what: str) -> Any:
+        """Run ``function(store, *args)`` (``workbench.server.<module>:<name>``, see pool_calls.py) in a worker
+        process, with a chain's timeout and crash handling; ``what`` names the work in those errors."""
+        if self._closed:
+            raise exceptions.StoreError("the server is shutting down")
+        task = _Task({"call": function, "args": args, "worker": function, "md5": what}, timeout)
+        self._waiting.append(task)
+        self._feed()
+        try:
+            return task.answer.get().output
+        finally:
+            task.abandoned = True
 
     def close(self) -> None:
         """Stop every worker process (they also exit on their own when the server dies)."""
@@ -280,6 +294,10 @@ class LocalExecutor:
             generation: int | None = None) -> ChainResult:
         """Run the chain right here (this process's plugins are the front's: no reload needed)."""
         return self.runner.run(worker, md5, force=force)
+
+    def call(self, function: str, args: list[Any], timeout: float, what: str) -> Any:
+        """Run ``function(store, *args)`` right here (no timeout beyond the function's own)."""
+        return call_function(function, self.runner.store, args)
 
     def close(self) -> None:
         """Nothing to stop."""

@@ -182,6 +182,13 @@ class WorkbenchRPC:
         """Every full-text index made by index_worker_output(s), with how many outputs it holds."""
         return self._wb.list_text_indexes()
 
+    @zerorpc.stream
+    def retrohunt(self, rules_text: Any, kwargs: dict | None = None) -> Iterator[Any]:
+        """YARA rules (text or {namespace: text}) over samples chosen by kwargs (type_tag, md5_list, tags; progress,
+        batch_size): streams {md5, matches: [{namespace, rule, tags}]} for each matching sample."""
+        kwargs = dict(kwargs or {})
+        return _batched(self._wb.retrohunt(rules_text, kwargs), kwargs.get("batch_size", 1))
+
     def info(self) -> dict:
         """Server status: version, store, sample count, workers, worker processes, cache hits."""
         return self._wb.info()

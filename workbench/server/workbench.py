@@ -21,6 +21,7 @@ from workbench.server.chain_runner import ChainRunner
 from workbench.server.data_store import DataStore, open_store
 from workbench.server.plugin_manager import PluginManager
 from workbench.server.process_pool import LocalExecutor, ProcessPool
+from workbench.server.retrohunt import Retrohunts
 from workbench.server.sample_intake import check_md5, check_size, store_bytes
 from workbench.server.text_indexing import TextIndexer
 from workbench.server.work_dispatcher import WorkDispatcher
@@ -73,6 +74,7 @@ class Workbench:
                                    config.get("server", "stream_linger_ms") / 1000)
         self.started = time.time()
         self.text_index = TextIndexer(self.store, self.work)
+        self.retrohunts = Retrohunts(executor, timeout, max(4, 2 * self.procs))
 
     def close(self) -> None:
         """Stop worker processes and close the store."""
@@ -296,6 +298,14 @@ class Workbench:
         """Every full-text index with how many outputs it holds."""
         return self.store.text_indexes()
 
+    def retrohunt(self, rules_text: Any, kwargs: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """YARA rules (text, or {namespace: text}) over the selected samples on every worker process: streams
+        ``{md5, matches: [{namespace, rule, tags}]}`` for the matching ones (kwargs as batch_work_request;
+        ``progress: True`` adds ``{progress: {done, total, matched}}`` records)."""
+        kwargs = dict(kwargs or {})
+        progress = bool(kwargs.pop("progress", False))
+        return self.retrohunts.hunt(rules_text, list(self.select_md5s(kwargs)), progress)
+
     def info(self) -> dict[str, Any]:
         """Version, store, sample count, workers, worker processes and what was served."""
         workers = self.plugins.all()
@@ -308,4 +318,5 @@ class Workbench:
             "uptime_s": round(time.time() - self.started, 1),
             "counters": dict(self.work.counters), "workers_run": dict(self.work.workers_run),
             "pseudo_dependencies": list(contract.PSEUDO_DEPENDENCIES),
+            "retrohunts": self.retrohunts.status(),
         }
