@@ -130,3 +130,19 @@ def test_cli_index_then_search_prints_the_matching_samples(server: RunningServer
     assert found.returncode == 0, found.stderr
     hits = json.loads(found.stdout)
     assert {h["md5"] for h in hits if h["field"] == "domains.value"} == _with_domain(url_outputs, DOMAIN)
+
+
+def test_an_indexed_import_list_answers_which_samples_import_a_function(wb: zerorpc.Client,
+                                                                          md5s: list[str]) -> None:
+    field = "sparse_features.imported_symbols"
+    records = _index(wb, "pe_features", "imports", field, type_tag="exe")
+    indexed = {r["md5"] for r in records if "indexed" in r}
+    assert indexed, "the shared PE samples should be indexed"
+    outputs = {r["md5"]: r["pe_features"] for r in flatten(wb.batch_work_request(
+        "pe_features", {"md5_list": sorted(indexed), "batch_size": 50}))}
+    expected = {md5 for md5, out in outputs.items()
+                if "kernel32.dll:virtualalloc" in [s.casefold() for s in out["sparse_features"]["imported_symbols"]]}
+    assert expected, "some shared PE sample imports kernel32.dll:VirtualAlloc"
+    hits = wb.search_index("imports", "kernel32.dll:VirtualAlloc")
+    assert {h["md5"] for h in hits} == expected, "VirtualAllocEx must not count as VirtualAlloc"
+    assert {h["field"] for h in hits} == {field}
