@@ -203,3 +203,20 @@ def test_cli_retrohunt_prints_the_matching_samples(server: RunningServer, files:
     failed = subprocess.run([*cli, "retrohunt", str(broken)], capture_output=True, text=True, timeout=60,
                             cwd=REPO_ROOT)
     assert failed.returncode == 2 and 'line 2: undefined identifier "nope"' in failed.stderr
+
+
+def test_retrohunt_runs_in_process_when_procs_is_0(tmp_path: Path, files: dict[str, bytes]) -> None:
+    from workbench.testing import make_workbench
+
+    workbench = make_workbench(tmp_path)
+    try:
+        for path in sorted(require_data("pdf").rglob("*")):
+            if path.is_file():
+                workbench.store_sample(path.read_bytes(), path.name)
+        stored = {md5: data for md5, data in files.items() if workbench.has_sample(md5)}
+        assert stored
+        records = list(workbench.retrohunt(WRITTEN_RULES, {}))
+        assert _as_found(records) == _reference(WRITTEN_RULES, stored)
+        assert workbench.info()["retrohunts"][-1]["done"] == len(stored)
+    finally:
+        workbench.close()
