@@ -1,24 +1,27 @@
 """Calls of the server's own functions in a worker process (the pool's second kind of task, beside chains).
 
-A call names ``module:function`` under ``workbench.server`` and is run as ``function(store, *args)`` with the
-process's store, under the same timeout, crash and replacement handling as a chain. Workers never see it.
-Used by the YARA retrohunt (workbench/server/retrohunt_task.py).
+A call names an entry of ``CALLS``, a closed registry (nothing is imported by name), and runs as
+``function(store, *args)`` with the process's store, under the same timeout, crash and replacement handling as a
+chain. Workers never see it. Used by the YARA retrohunt (workbench/server/retrohunt_task.py).
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from typing import Any
 
 from workbench.exceptions import BadArgument
+from workbench.server import retrohunt_task
 from workbench.server.data_store import DataStore
 
-CALLABLE_PREFIX = "workbench.server."
+CALLS: dict[str, Callable[..., Any]] = {
+    "retrohunt.match_samples": retrohunt_task.match_samples,
+}
 
 
-def call_function(spec: str, store: DataStore, args: list[Any]) -> Any:
-    """``module:function(store, *args)``, for functions of workbench.server only."""
-    module_name, _, name = spec.partition(":")
-    if not module_name.startswith(CALLABLE_PREFIX) or not name.isidentifier():
-        raise BadArgument(f"pool call {spec!r} refused: only 'workbench.server.<module>:<function>' can be called")
-    return getattr(importlib.import_module(module_name), name)(store, *args)
+def call_function(name: str, store: DataStore, args: list[Any]) -> Any:
+    """``CALLS[name](store, *args)``."""
+    function = CALLS.get(name)
+    if function is None:
+        raise BadArgument(f"pool call {name!r} refused: not one of {sorted(CALLS)}")
+    return function(store, *args)

@@ -117,8 +117,8 @@ class ProcessPool:
             task.abandoned = True  # answered, or the caller was killed (a client dropped its stream)
 
     def call(self, function: str, args: list[Any], timeout: float, what: str) -> Any:
-        """Run ``function(store, *args)`` (``workbench.server.<module>:<name>``, see pool_calls.py) in a worker
-        process, with a chain's timeout and crash handling; ``what`` names the work in those errors."""
+        """Run ``function(store, *args)`` (a name in pool_calls.CALLS) in a worker process, with a chain's timeout
+        and crash handling; ``what`` names the work in those errors."""
         if self._closed:
             raise exceptions.StoreError("the server is shutting down")
         task = _Task({"call": function, "args": args, "worker": function, "md5": what}, timeout)

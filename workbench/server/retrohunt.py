@@ -3,7 +3,7 @@
 The rules are compiled once, here, with includes disabled (a client must not make the server read its files);
 a rule that does not compile is a BadArgument naming the line (and the rule file, for several). The compiled
 rules go to the worker processes as a file, and the selected samples in slices of ``SLICE`` md5s, as pool calls
-(workbench/server/pool_calls.py -> retrohunt_task.match_samples): each process reads each sample's bytes once
+(pool_calls.CALLS -> retrohunt_task.match_samples): each process reads each sample's bytes once
 from the store and matches them. YARA's own timeout (``[server] worker_timeout``) stops a hostile rule on one
 sample, which is reported and the hunt goes on; past ``MAX_TIMEOUTS`` such samples the hunt stops, and the pool's
 process timeout is the backstop for anything stuck past that. ``info()['retrohunts']`` shows the progress of
@@ -31,7 +31,7 @@ from workbench.exceptions import BadArgument, WorkbenchError, WorkerTimeout
 SLICE = 16  # samples per pool call: amortises a round trip, still fine-grained progress
 MAX_TIMEOUTS = 10
 KEEP_FINISHED = 5
-TASK = "workbench.server.retrohunt_task:match_samples"
+TASK = "retrohunt.match_samples"  # an entry of pool_calls.CALLS
 
 
 def rule_sources(rules: Any) -> dict[str, str]:
