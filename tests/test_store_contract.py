@@ -23,6 +23,7 @@ import pytest
 
 from workbench.exceptions import BadArgument, StoreError, UnknownMD5
 from workbench.server.data_store import DataStore, open_store
+from workbench.server.data_store.sqlite_store import TEXT_SEARCH_SQL
 
 REAL_MONGO_URI = os.environ.get("WORKBENCH_TEST_MONGO_URI", "")
 NO_REAL_MONGO = pytest.mark.skipif(not REAL_MONGO_URI,
@@ -694,5 +695,91 @@ def test_mongo_index_keys_are_added_to_documents_from_before_the_index() -> None
         assert index_query(store, next(iter(stored.values())), 0) == []
         assert fuzzy_index_mongo.ensure(store._db, _decode_output) == len(stored)
         assert {md5: index_query(store, stored[md5], 0, md5) for md5 in expected} == expected
+    finally:
+        store.close()
+
+
+# --- full-text index over outputs (issue 10 part 4) ---------------------------------------------------
+MONGOMOCK_NO_TEXT = ("mongomock 4.3 does not implement the $text operator (NotImplementedError: 'The $text "
+                     "operator is not implemented in mongomock yet'); this runs on a real MongoDB server when "
+                     "WORKBENCH_TEST_MONGO_URI is set")
+
+
+def _needs_text_search(store: DataStore) -> None:
+    if store.uri.startswith("mongomock://"):
+        pytest.skip(MONGOMOCK_NO_TEXT)
+
+
+def _url_fields(*domains: str) -> list[tuple[str, str]]:
+    return [("domains.value", "\n".join(domains)), ("urls.value", "\n".join(f"http://{d}/x.php" for d in domains))]
+
+
+class TestTextIndexContract:
+    """index_texts / search_texts / text_index_versions / text_indexes / drop_text_index on every backend."""
+
+    def test_search_finds_a_domain_in_its_field_with_a_snippet_and_not_lookalikes(self, store: DataStore) -> None:
+        _needs_text_search(store)
+        a, b, c = (put(store, name.encode(), name) for name in ("a", "b", "c"))
+        store.index_texts("iocs", [(a, "url", "v1", _url_fields("www.evil.com", "good.org")),
+                                   (b, "url", "v1", _url_fields("evil.company.net")),
+                                   (c, "url", "v1", [("domains.value", "cdn.EVIL.com")])])
+        hits = store.search_texts("iocs", "evil.com", 100)
+        assert sorted((h["md5"], h["field"], h["snippet"]) for h in hits) == sorted([
+            (a, "domains.value", "www.evil.com"), (a, "urls.value", "http://www.evil.com/x.php"),
+            (c, "domains.value", "cdn.EVIL.com")])
+        assert all(h["worker"] == "url" for h in hits)
+        assert store.search_texts("other_index", "evil.com", 100) == []
+        assert store.search_texts("iocs", "evil.com", 1)[0]["md5"] in (a, c)
+
+    def test_every_term_must_be_in_the_same_field_and_quotes_make_a_phrase(self, store: DataStore) -> None:
+        _needs_text_search(store)
+        a, b = put(store, b"a"), put(store, b"b")
+        store.index_texts("pe", [(a, "pe_features", "v1", [("imports", "kernel32.dll CreateRemoteThread\n"
+                                                                       "user32.dll MessageBoxA")]),
+                                 (b, "pe_features", "v1", [("imports", "kernel32.dll ExitProcess"),
+                                                           ("exports", "CreateRemoteThread")])])
+        assert [h["md5"] for h in store.search_texts("pe", "kernel32 createremotethread", 10)] == [a]
+        assert {h["md5"] for h in store.search_texts("pe", "CreateRemoteThread", 10)} == {a, b}
+        assert [h["md5"] for h in store.search_texts("pe", '"kernel32.dll ExitProcess"', 10)] == [b]
+        assert store.search_texts("pe", '"ExitProcess kernel32"', 10) == []
+        with pytest.raises(BadArgument, match="no letters or digits"):
+            store.search_texts("pe", " .. ", 10)
+
+    def test_reindexing_replaces_and_remove_drop_and_clear_forget(self, store: DataStore) -> None:
+        _needs_text_search(store)
+        a, b = put(store, b"a"), put(store, b"b")
+        store.index_texts("iocs", [(a, "url", "v1", _url_fields("old.example")),
+                                   (b, "url", "v1", _url_fields("kept.example"))])
+        store.index_texts("iocs", [(a, "url", "v2", _url_fields("new.example"))])
+        assert store.search_texts("iocs", "old.example", 10) == []
+        assert {h["md5"] for h in store.search_texts("iocs", "new.example", 10)} == {a}
+        store.remove_sample(b)
+        assert store.search_texts("iocs", "kept.example", 10) == []
+        store.clear()
+        assert store.search_texts("iocs", "new.example", 10) == []
+
+    def test_versions_counts_drop_and_removal_keep_the_bookkeeping(self, store: DataStore) -> None:
+        a, b, c = (put(store, name.encode(), name) for name in ("a", "b", "c"))
+        assert store.index_texts("iocs", [(a, "url", "v1", _url_fields("a.example")),
+                                          (b, "url", "v1", []), (a, "strings", "s1", [])]) == 3
+        store.index_texts("iocs", [(a, "url", "v2", _url_fields("a2.example"))])
+        store.index_texts("other", [(c, "url", "v1", [])])
+        assert store.text_index_versions("iocs", "url", [a, b, c]) == {a: "v2", b: "v1"}
+        assert store.text_index_versions("iocs", "strings", [a, b]) == {a: "s1"}
+        assert store.text_indexes() == {"iocs": 3, "other": 1}
+        store.remove_sample(a)
+        assert store.text_index_versions("iocs", "url", [a, b]) == {b: "v1"}
+        assert store.drop_text_index("iocs") == 1
+        assert store.text_indexes() == {"other": 1}
+        assert store.count_samples() == 2 and store.text_index_versions("other", "url", [c]) == {c: "v1"}
+
+
+def test_sqlite_text_search_is_an_fts5_match_not_a_scan(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/wb.db")
+    try:
+        plan = store._db.execute(  # noqa: SLF001 - the query plan is the point of this test
+            f"EXPLAIN QUERY PLAN {TEXT_SEARCH_SQL}", ('"evil com"', "iocs", 10)).fetchall()
+        details = " | ".join(row[-1] for row in plan)
+        assert "VIRTUAL TABLE INDEX" in details and "SEARCH f USING INTEGER PRIMARY KEY" in details, details
     finally:
         store.close()

@@ -1,4 +1,5 @@
-"""``workbench``: the daily jobs from a shell (upload, work, batch, workers, help, tags, info, analyze, call).
+"""``workbench``: the daily jobs from a shell (upload, work, batch, workers, help, tags, info, analyze, call;
+corpus questions: index, search, retrohunt).
 
 Exit codes: 0 done; 1 a worker failed on at least one sample, or upload skipped a path; 2 bad usage (unknown
 worker, md5, type_tag, tag, option or path); 3 no server answered; 130 interrupted (Ctrl-C).
@@ -82,6 +83,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("topic", nargs="?", default=None)
     command("tags", "every tag in use with its sample count")
     command("info", "server status: version, store, samples, workers, processes, cache hits")
+    p = command("index", "index a worker's outputs over stored samples for full-text search (resumable: samples "
+                         "already indexed are skipped), with a progress bar")
+    p.add_argument("worker")
+    p.add_argument("index_name", metavar="INDEX")
+    p.add_argument("--subfields", help="comma-separated dotted fields to index (default: the whole output)")
+    p.add_argument("--type-tag", default=None, help="only samples of this type_tag (exe, pdf, pcap...)")
+    p.add_argument("--tag", action="append", default=[], help="only samples carrying this tag (repeatable)")
+    p.add_argument("--reindex", action="store_true", help="index every selected sample again")
+    p = command("search", "samples whose indexed output holds every term, e.g. `workbench search url_index evil.com`")
+    p.add_argument("index_name", metavar="INDEX")
+    p.add_argument("query", nargs="+", help="terms, all required; \"quoted words\" form one phrase")
+    p.add_argument("--limit", type=int, default=1000, help="most hits to show (default 1000)")
+    p = command("retrohunt", "run YARA rules over stored samples (all, a --type-tag or --tag) on every worker "
+                             "process with a progress bar; print the samples that match")
+    p.add_argument("rules", nargs="+", type=Path, metavar="RULES", help="a .yar file, or several files and folders "
+                   "(one namespace per file: its path without the extension)")
+    p.add_argument("--type-tag", default=None, help="only samples of this type_tag (exe, pdf, pcap...)")
+    p.add_argument("--tag", action="append", default=[], help="only samples carrying this tag (repeatable)")
     p = command("analyze", "upload and analyze files; starts a local server when none answers")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     p.add_argument("--worker", default="view", help="worker to run (default: view)")
@@ -213,6 +232,76 @@ def _write(results: Iterator[dict], path: Path) -> None:
     else:
         write_parquet(results, path)
     print(f"wrote {path}", file=sys.stderr)
+
+
+def _selection(client: zerorpc.Client, args: argparse.Namespace) -> tuple[dict[str, Any], int]:
+    """Batch kwargs for --type-tag/--tag and how many samples they select (for the progress bar)."""
+    set_id = client.generate_sample_set(args.tag or None, args.type_tag)
+    return {"type_tag": args.type_tag, "tags": args.tag or None}, len(client.get_sample_set(set_id))
+
+
+def cmd_index(client: zerorpc.Client, args: argparse.Namespace) -> int:
+    kwargs, total = _selection(client, args)
+    stream = client.index_worker_outputs(args.worker, args.index_name, _subkeys(args.subfields),
+                                         {**kwargs, "reindex": args.reindex, "batch_size": 100}, slots=10)
+    counts = {"indexed": 0, "skipped": 0, "failed": 0}
+    for record in tqdm(ch.flatten(stream), total=total, desc=f"index {args.index_name}", unit="sample",
+                       file=sys.stderr, disable=None):
+        counts["failed" if "error" in record else "skipped" if "skipped" in record else "indexed"] += 1
+        if args.json:
+            print(json.dumps(record, sort_keys=True))
+    print(f"{args.index_name}: {counts['indexed']} indexed, {counts['skipped']} already indexed, "
+          f"{counts['failed']} failed", file=sys.stderr)
+    return WORK_FAILED if counts["failed"] else OK
+
+
+def cmd_search(client: zerorpc.Client, args: argparse.Namespace) -> int:
+    query = " ".join(f'"{word}"' if " " in word else word for word in args.query)
+    hits = client.search_index(args.index_name, query, args.limit)
+    _emit(args, hits, ch.format_table(hits, ["md5", "worker", "field", "snippet"]) if hits
+          else f"no sample in index {args.index_name!r} holds {query!r}")
+    return OK
+
+
+def _rule_sources(paths: list[Path]) -> str | dict[str, str]:
+    """One file's text (namespace 'default', as yara.compile), or {path without extension: text} for several."""
+    if len(paths) == 1 and paths[0].is_file():
+        return paths[0].read_text(errors="replace")
+    sources: dict[str, str] = {}
+    for path in paths:
+        files = sorted(f for f in path.rglob("*") if f.suffix.lower() in (".yar", ".yara")) if path.is_dir() else [path]
+        for file in files:
+            name = file.relative_to(path).with_suffix("") if path.is_dir() else file.with_suffix("")
+            sources[name.as_posix()] = file.read_text(errors="replace")
+    if not sources:
+        raise CliError(f"no .yar/.yara rule files in {', '.join(map(str, paths))}", USAGE)
+    return sources
+
+
+def cmd_retrohunt(client: zerorpc.Client, args: argparse.Namespace) -> int:
+    sources = _rule_sources(args.rules)
+    kwargs = {"type_tag": args.type_tag, "tags": args.tag or None, "progress": True, "batch_size": 100}
+    rows, failed, matched = [], 0, 0
+    with tqdm(desc="retrohunt", unit="sample", file=sys.stderr, disable=None) as bar:
+        for record in ch.flatten(client.retrohunt(sources, kwargs, slots=10)):
+            if "progress" in record:
+                bar.total = record["progress"]["total"]
+                bar.update(record["progress"]["done"] - bar.n)
+                continue
+            failed += bool(record.get("error"))
+            matched += bool(record["matches"])
+            if args.json:
+                print(json.dumps(record, sort_keys=True))
+            elif record.get("error"):
+                print(f"{record['md5']}: {record['error']['message']}", file=sys.stderr)
+            else:
+                rows.append({"md5": record["md5"], "rules": ", ".join(
+                    f"{m['namespace']}:{m['rule']}" if m["namespace"] != "default" else m["rule"]
+                    for m in record["matches"])})
+    if not args.json:
+        print(ch.format_table(rows, ["md5", "rules"]) if rows else "no sample matches")
+    print(f"retrohunt: {matched} samples match, {failed} could not be scanned", file=sys.stderr)
+    return WORK_FAILED if failed else OK
 
 
 def cmd_workers(client: zerorpc.Client, args: argparse.Namespace) -> int:

@@ -19,6 +19,8 @@ from workbench.analysis.bro_parsing import read_log
 from workbench.config import Config
 from workbench.exceptions import BadArgument, UnknownMD5, UnknownSampleSet, WorkbenchError
 from workbench.server.corpus import similarity_graph
+from workbench.server.corpus.retrohunt import Retrohunts
+from workbench.server.corpus.text_indexing import TextIndexer
 from workbench.server.data_store import DataStore, open_store
 from workbench.server.execution.executor import Executor, LocalExecutor
 from workbench.server.execution.process_pool import ProcessPool
@@ -93,6 +95,8 @@ class Workbench:
         if config.get("server", "group_address"):
             self._join_group(config)
         self.started = time.time()
+        self.text_index = TextIndexer(self.store, self.front)
+        self.retrohunts = Retrohunts(executor, timeout, max(4, 2 * self.procs))
 
     def close(self) -> None:
         """Stop worker processes and close the store."""
@@ -408,6 +412,36 @@ class Workbench:
             self.plugins.get(worker_name)
         return self.store.clear_worker_output(worker_name)
 
+    # --- corpus search (issue 10): full-text index over outputs -----------------------------------
+    def index_worker_output(self, worker_name: str, md5: str, index_name: str, subfields: Any = None) -> dict:
+        """Index one sample's output of a worker (or its dotted ``subfields``) for ``search_index``."""
+        self.plugins.get(worker_name)
+        return self.text_index.index_one(worker_name, self.resolve_md5(md5), index_name, subfields)
+
+    def index_worker_outputs(self, worker_name: str, index_name: str, subfields: Any = None,
+                             kwargs: dict[str, Any] | None = None) -> Iterator[dict]:
+        """Index a worker's outputs over a selection (as batch_work_request), skipping samples already indexed."""
+        self.plugins.get(worker_name)
+        kwargs = dict(kwargs or {})
+        reindex = bool(kwargs.pop("reindex", False))
+        return self.text_index.index_many(worker_name, index_name, subfields, self.select_md5s(kwargs), reindex)
+
+    def search_index(self, index_name: str, query: str, limit: int = 1000) -> list[dict[str, str]]:
+        """``[{md5, worker, field, snippet}]`` for indexed fields holding every term of ``query``."""
+        return self.text_index.search(index_name, query, limit)
+
+    def list_text_indexes(self) -> dict[str, int]:
+        """Every full-text index with how many outputs it holds."""
+        return self.store.text_indexes()
+
+    def retrohunt(self, rules_text: Any, kwargs: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """YARA rules (text, or {namespace: text}) over the selected samples on every worker process: streams
+        ``{md5, matches: [{namespace, rule, tags}]}`` for the matching ones (kwargs as batch_work_request;
+        ``progress: True`` adds ``{progress: {done, total, matched}}`` records)."""
+        kwargs = dict(kwargs or {})
+        progress = bool(kwargs.pop("progress", False))
+        return self.retrohunts.hunt(rules_text, list(self.select_md5s(kwargs)), progress)
+
     def info(self) -> dict[str, Any]:
         """Version, store, sample count, workers, worker processes and what was served."""
         workers = self.plugins.all()
@@ -421,6 +455,7 @@ class Workbench:
             "counters": dict(self.front.counters), "workers_run": dict(self.front.workers_run),
             "pseudo_dependencies": list(contract.PSEUDO_DEPENDENCIES),
             "group": {**self.group_info(), **self._group_state()},
+            "retrohunts": self.retrohunts.status(),
         }
 
     def _group_state(self) -> dict[str, Any]:

@@ -61,7 +61,7 @@ class DataStore(ABC):
 
     @abstractmethod
     def remove_sample(self, md5: str) -> bool:
-        """Remove a sample with its tags, links and outputs; False if it was not stored."""
+        """Remove a sample with its tags, links, outputs and full-text entries; False if it was not stored."""
 
     @abstractmethod
     def iter_md5s(self, type_tag: str | None = None, tags: list[str] | None = None) -> Iterator[str]:
@@ -242,6 +242,29 @@ class DataStore(ABC):
     def tlsh_digests_since(self, cursor: Any = None) -> tuple[list[tuple[str, str | None]], Any]:
         """``(md5, tlsh)`` of meta_deep outputs stored since ``cursor`` (None: all), and the next cursor.
         Removed samples are not reported: a reader checks its hits (``get_outputs``) before returning them."""
+    # --- full-text index over outputs (issue 10; language and flattening in text_search.py) ---------
+    @abstractmethod
+    def index_texts(self, index_name: str, docs: Iterable[tuple[str, str, str, list[tuple[str, str]]]]) -> int:
+        """Index many ``(md5, worker, version, [(field, text), ...])`` under ``index_name`` in one go (also the
+        bulk path): each replaces what the index held for its (md5, worker). ``version`` is the output's
+        chain_version, so a resumed batch can tell a stale entry. Returns how many docs were written."""
+
+    @abstractmethod
+    def search_texts(self, index_name: str, query: str, limit: int) -> list[dict[str, str]]:
+        """Up to ``limit`` hits ``{'md5', 'worker', 'field', 'snippet'}``, one per indexed field holding every
+        term of ``query`` (text_search.py's language); sqlite in indexing order. BadArgument for an empty query."""
+
+    @abstractmethod
+    def text_index_versions(self, index_name: str, worker: str, md5s: list[str]) -> dict[str, str]:
+        """``{md5: version}`` of the given samples that ``index_name`` holds for ``worker`` (one indexed query)."""
+
+    @abstractmethod
+    def text_indexes(self) -> dict[str, int]:
+        """Every full-text index with how many (md5, worker) docs it holds."""
+
+    @abstractmethod
+    def drop_text_index(self, index_name: str) -> int:
+        """Forget one full-text index; return how many docs it held. Samples and outputs stay."""
 
     # --- admin -------------------------------------------------------------------------------------
     @abstractmethod

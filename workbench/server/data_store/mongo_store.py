@@ -25,6 +25,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from workbench.exceptions import StoreError, UnknownMD5
 from workbench.server.data_store import fuzzy_index_mongo as fuzzy
+from workbench.server.data_store import text_search
 from workbench.server.data_store.base import SAMPLE_INFO_FIELDS, DataStore
 
 DEFAULT_DB = "workbench"
@@ -124,6 +125,7 @@ class MongoStore(DataStore):
         self._db.graph_rels.create_index([("source", 1), ("target", 1), ("rel", 1)], unique=True)
         self._db.leases.create_index("expires_at", expireAfterSeconds=0)  # tidying only: expiry is checked in queries
         fuzzy.ensure(self._db, _decode_output)
+        self._create_text_indexes()
 
     # --- samples -----------------------------------------------------------------------------------
     def store_sample(self, raw_bytes: bytes, md5: str, filename: str, type_tag: str) -> bool:
@@ -182,6 +184,7 @@ class MongoStore(DataStore):
     def remove_sample(self, md5: str) -> bool:
         doc = self._db.samples.find_one_and_delete({"_id": md5}, projection={"file_id": 1})
         self._db.outputs.delete_many({"md5": md5})
+        self._db.text_index.delete_many({"md5": md5})
         self._db.links.delete_many({"$or": [{"parent": md5}, {"child": md5}]})
         if doc is None:
             return False
@@ -368,6 +371,61 @@ class MongoStore(DataStore):
 
     def tlsh_digests_since(self, cursor: Any = None) -> tuple[list[tuple[str, str | None]], Any]:
         return fuzzy.tlsh_since(self._db, cursor, _decode_output)
+    # --- full-text index over outputs: one document per (index, md5, worker), a MongoDB text index ------
+    def _create_text_indexes(self) -> None:
+        docs = self._db.text_index
+        docs.create_index([("index", 1), ("worker", 1), ("md5", 1)], unique=True)
+        docs.create_index("md5")
+        # the index name as an equality prefix scopes each search; "none": no stemming or stop words (domains)
+        docs.create_index([("index", 1), ("fields.text", "text")], default_language="none",
+                          name="text_search")
+
+    def index_texts(self, index_name: str, docs: Iterable[tuple[str, str, str, list[tuple[str, str]]]]) -> int:
+        written = 0
+        rows = iter(docs)
+        while chunk := list(islice(rows, BULK_CHUNK)):
+            replaces = [({"index": index_name, "worker": worker, "md5": md5},
+                         {"index": index_name, "worker": worker, "md5": md5, "version": version,
+                          "fields": [{"field": field, "text": text} for field, text in pairs]})
+                        for md5, worker, version, pairs in chunk]
+            if self.uri.startswith("mongomock://"):  # mongomock's bulk_write rejects pymongo >= 4.9 operations
+                for key, doc in replaces:
+                    self._db.text_index.replace_one(key, doc, upsert=True)
+            else:
+                self._db.text_index.bulk_write([ReplaceOne(key, doc, upsert=True) for key, doc in replaces])
+            written += len(chunk)
+        return written
+
+    def search_texts(self, index_name: str, query: str, limit: int) -> list[dict[str, str]]:
+        """$text narrows to documents holding each term as written (phrases); the token rule of text_search
+        then keeps exactly the fields the sqlite FTS5 query would (e.g. drops evil.company for evil.com)."""
+        terms = text_search.parse_query(query)
+        phrases = " ".join('"' + word.replace('"', " ") + '"' for word in text_search.query_words(query))
+        hits: list[dict[str, str]] = []
+        cursor = self._db.text_index.find({"index": index_name, "$text": {"$search": phrases}},
+                                          {"_id": 0, "md5": 1, "worker": 1, "fields": 1})
+        for doc in cursor:
+            for item in doc["fields"]:
+                if len(hits) < limit and text_search.text_matches(item["text"], terms):
+                    hits.append({"md5": doc["md5"], "worker": doc["worker"], "field": item["field"],
+                                 "snippet": text_search.snippet(item["text"], terms)})
+            if len(hits) >= limit:
+                break
+        return hits
+
+    def text_index_versions(self, index_name: str, worker: str, md5s: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(md5s), BULK_CHUNK):
+            query = {"index": index_name, "worker": worker, "md5": {"$in": md5s[start:start + BULK_CHUNK]}}
+            found.update((d["md5"], d["version"]) for d in self._db.text_index.find(query, {"md5": 1, "version": 1}))
+        return found
+
+    def text_indexes(self) -> dict[str, int]:
+        rows = self._db.text_index.aggregate([{"$group": {"_id": "$index", "n": {"$sum": 1}}}])
+        return dict(sorted((row["_id"], row["n"]) for row in rows))
+
+    def drop_text_index(self, index_name: str) -> int:
+        return self._db.text_index.delete_many({"index": index_name}).deleted_count
 
     # --- admin -------------------------------------------------------------------------------------
     # --- group: chain leases and server membership ----------------------------------------------------
@@ -427,6 +485,7 @@ class MongoStore(DataStore):
         for name in ("samples", "fs.files", "fs.chunks", "outputs", "sample_sets", "links", "graph_nodes",
                      "graph_rels", "leases"):
             self._db[name].delete_many({})
+        self._db.text_index.delete_many({})
 
     def close(self) -> None:
         self._client.close()

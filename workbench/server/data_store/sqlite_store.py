@@ -21,6 +21,7 @@ from typing import Any
 
 from workbench.exceptions import StoreError, UnknownMD5
 from workbench.server.data_store import fuzzy_index_sqlite as fuzzy
+from workbench.server.data_store import text_search
 from workbench.server.data_store.base import SAMPLE_INFO_FIELDS, DataStore
 from workbench.server.data_store.sample_folder import SampleFolder
 
@@ -67,6 +68,25 @@ CREATE TABLE IF NOT EXISTS graph_rels (source TEXT NOT NULL, target TEXT NOT NUL
     PRIMARY KEY (source, target, rel)) WITHOUT ROWID;
 """
 
+# Full-text index over outputs (issue 10): one row per (index, md5, worker) for bookkeeping, one per indexed
+# field whose id is the FTS5 rowid. The tokenizer matches text_search.tokens (diacritics kept).
+TEXT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS text_docs (
+    index_name TEXT NOT NULL, worker TEXT NOT NULL, md5 TEXT NOT NULL, version TEXT NOT NULL,
+    PRIMARY KEY (index_name, worker, md5)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS text_docs_md5 ON text_docs(md5);
+CREATE TABLE IF NOT EXISTS text_fields (
+    id INTEGER PRIMARY KEY, index_name TEXT NOT NULL, worker TEXT NOT NULL, md5 TEXT NOT NULL, field TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS text_fields_md5 ON text_fields(md5, index_name, worker);
+CREATE INDEX IF NOT EXISTS text_fields_index ON text_fields(index_name);
+CREATE VIRTUAL TABLE IF NOT EXISTS text_fts USING fts5(body, tokenize='unicode61 remove_diacritics 0');
+"""
+
+# CROSS JOIN keeps FTS5 the outer loop: a rare term finds its few rows, never a walk over a whole index's fields
+TEXT_SEARCH_SQL = ("SELECT f.md5, f.worker, f.field, t.body FROM text_fts t CROSS JOIN text_fields f "
+                   "WHERE text_fts MATCH ? AND f.id = t.rowid AND f.index_name = ? ORDER BY t.rowid LIMIT ?")
+
+
 MAX_SQL_PARAMS = 500  # md5s per IN (...) query: far below sqlite's limit, big enough to amortise a query
 
 
@@ -99,6 +119,7 @@ class SqliteStore(DataStore):
             self._db.executescript(GROUP_SCHEMA)
             self._open_filename_index()
             fuzzy.ensure(self._db)
+            self._db.executescript(TEXT_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open sqlite store {self.path}: {exc}; check the path and permissions") from exc
         self.files.sweep_temp()
@@ -206,6 +227,7 @@ class SqliteStore(DataStore):
                 self._db.execute(sql, (md5,) * sql.count("?"))
             self.files.remove(md5)  # under the write lock: a concurrent store of the same md5 waits for us
             fuzzy.delete(self._db, [md5])
+            self._drop_text_entries("md5=?", (md5,))
         return removed
 
     def iter_md5s(self, type_tag: str | None = None, tags: list[str] | None = None) -> Iterator[str]:
@@ -410,6 +432,58 @@ class SqliteStore(DataStore):
     def count_outputs(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT worker, COUNT(*) FROM outputs GROUP BY worker ORDER BY worker"))
 
+    # --- full-text index over outputs ---------------------------------------------------------------
+    def _drop_text_entries(self, where: str, args: tuple) -> int:
+        """Delete the docs, fields and FTS rows matching ``where`` (inside the caller's transaction)."""
+        self._db.execute(f"DELETE FROM text_fts WHERE rowid IN (SELECT id FROM text_fields WHERE {where})", args)
+        self._db.execute(f"DELETE FROM text_fields WHERE {where}", args)  # noqa: S608 - where clauses are ours
+        return self._db.execute(f"DELETE FROM text_docs WHERE {where}", args).rowcount  # noqa: S608 - as above
+
+    def index_texts(self, index_name: str, docs: Iterable[tuple[str, str, str, list[tuple[str, str]]]]) -> int:
+        rows = list(docs)
+        written = 0
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            next_id = self._one("SELECT COALESCE(MAX(id), 0) + 1 FROM text_fields")[0]
+            fields, bodies = [], []
+            for md5, worker, version, pairs in rows:
+                key = (index_name, worker, md5)
+                if self._one("SELECT 1 FROM text_docs WHERE index_name=? AND worker=? AND md5=?", key):
+                    self._drop_text_entries("index_name=? AND worker=? AND md5=?", key)
+                self._db.execute("INSERT INTO text_docs VALUES (?, ?, ?, ?)", (index_name, worker, md5, version))
+                for field, text in pairs:
+                    fields.append((next_id, index_name, worker, md5, field))
+                    bodies.append((next_id, text))
+                    next_id += 1
+                written += 1
+            self._db.executemany("INSERT INTO text_fields VALUES (?, ?, ?, ?, ?)", fields)
+            self._db.executemany("INSERT INTO text_fts(rowid, body) VALUES (?, ?)", bodies)
+        return written
+
+    def search_texts(self, index_name: str, query: str, limit: int) -> list[dict[str, str]]:
+        terms = text_search.parse_query(query)
+        rows = self._db.execute(TEXT_SEARCH_SQL, (text_search.fts5_query(terms), index_name, max(limit, 0))).fetchall()
+        return [{"md5": md5, "worker": worker, "field": field, "snippet": text_search.snippet(body, terms)}
+                for md5, worker, field, body in rows]
+
+    def text_index_versions(self, index_name: str, worker: str, md5s: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(md5s), MAX_SQL_PARAMS):
+            chunk = md5s[start:start + MAX_SQL_PARAMS]
+            sql = (f"SELECT md5, version FROM text_docs WHERE index_name=? AND worker=? "  # noqa: S608 - marks only
+                   f"AND md5 IN ({','.join('?' * len(chunk))})")
+            found.update(self._db.execute(sql, (index_name, worker, *chunk)).fetchall())
+        return found
+
+    def text_indexes(self) -> dict[str, int]:
+        sql = "SELECT index_name, COUNT(*) FROM text_docs GROUP BY index_name ORDER BY index_name"
+        return dict(self._db.execute(sql).fetchall())
+
+    def drop_text_index(self, index_name: str) -> int:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            return self._drop_text_entries("index_name=?", (index_name,))
+
     # --- admin -------------------------------------------------------------------------------------
     # --- group: chain leases and server membership ----------------------------------------------------
     def take_lease(self, key: str, holder: str, seconds: float) -> bool:
@@ -479,6 +553,7 @@ class SqliteStore(DataStore):
                 self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - table names are constants above
             self.files.clear()
             fuzzy.clear(self._db)
+            self._drop_text_entries("1=1", ())
 
     def close(self) -> None:
         self._db.close()

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from workbench.server.data_store.base import DataStore
 from workbench.server.execution.chain_runner import ChainResult, ChainRunner
+from workbench.server.execution.pool_calls import call_function
 from workbench.server.planning.chain_plan import ChainPlan
 from workbench.server.planning.plugin_manager import PluginManager
 
@@ -23,6 +24,9 @@ class Executor(Protocol):
 
     def run(self, plan: ChainPlan) -> ChainResult:
         """Run the steps ``plan`` marks to run within ``plan.timeout``; the requested worker's output."""
+
+    def call(self, function: str, args: list[Any], timeout: float, what: str) -> Any:
+        """Run ``function(store, *args)`` (a name in execution/pool_calls.CALLS) within ``timeout``."""
 
     def alive(self) -> int:
         """How many worker processes are running."""
@@ -63,6 +67,10 @@ class LocalExecutor:
     def run(self, plan: ChainPlan) -> ChainResult:
         """Run the plan right here."""
         return self.runner.run(plan)
+
+    def call(self, function: str, args: list[Any], timeout: float, what: str) -> Any:
+        """Run ``function(store, *args)`` right here (no timeout beyond the function's own)."""
+        return call_function(function, self.runner.store, args)
 
     def close(self) -> None:
         """Nothing to stop."""

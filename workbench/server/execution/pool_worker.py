@@ -19,6 +19,7 @@ from workbench.config import config_from_dict
 from workbench.server.data_store import open_store
 from workbench.server.execution.chain_runner import ChainRunner, out_of_memory
 from workbench.server.execution.pipe_protocol import read_frame, write_frame
+from workbench.server.execution.pool_calls import call_function
 from workbench.server.planning.chain_plan import ChainPlan
 from workbench.server.planning.plugin_manager import PluginManager
 
@@ -70,12 +71,17 @@ def serve(channel_in, channel_out) -> None:  # noqa: ANN001 - binary pipes
             request = read_frame(channel_in)
         except EOFError:
             return
-        if request.get("generation") is None or request["generation"] != seen_generation:
+        is_call = "call" in request  # a server function (ProcessPool.call), not a chain: no worker reload
+        if not is_call and (request.get("generation") is None or request["generation"] != seen_generation):
             plugins.refresh()  # the front saw worker files change (a refresh stats every file: not per task)
             seen_generation = request.get("generation")
         try:
-            result = runner.run(ChainPlan.from_wire(request))
-            reply = {"ok": True, "output": result.output, "ran": result.ran, "sample_reads": result.sample_reads}
+            if is_call:
+                reply = {"ok": True, "output": call_function(request["call"], store, request["args"]), "ran": [],
+                         "sample_reads": 0}
+            else:
+                result = runner.run(ChainPlan.from_wire(request))
+                reply = {"ok": True, "output": result.output, "ran": result.ran, "sample_reads": result.sample_reads}
         except exceptions.WorkbenchError as exc:
             reply = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
         except MemoryError:  # outside any worker (e.g. reading the sample): the same policy, see chain_runner

@@ -125,6 +125,19 @@ class ProcessPool:
         finally:
             task.abandoned = True  # answered, or the caller was killed (a client dropped its stream)
 
+    def call(self, function: str, args: list[Any], timeout: float, what: str) -> Any:
+        """Run ``function(store, *args)`` (a name in pool_calls.CALLS) in a worker process, with a chain's timeout
+        and crash handling; ``what`` names the work in those errors."""
+        if self._closed:
+            raise ServerUnavailable("the server is shutting down")
+        task = _Task({"call": function, "args": args, "worker": function, "md5": what}, timeout)
+        self._waiting.append(task)
+        self._feed()
+        try:
+            return task.answer.get().output
+        finally:
+            task.abandoned = True
+
     def close(self) -> None:
         """Stop every worker process (they also exit on their own when the server dies)."""
         self._closed = True

@@ -237,6 +237,33 @@ class WorkbenchRPC:
         """The URI of the data store this server uses."""
         return self._wb.store.uri
 
+    def index_worker_output(self, worker_name: str, md5: str, index_name: str, subfields: Any = None) -> dict:
+        """Index a worker's output for a sample (or its dotted subfields: one string or a list) for search_index."""
+        return self._wb.index_worker_output(worker_name, md5, index_name, subfields)
+
+    @zerorpc.stream
+    def index_worker_outputs(self, worker_name: str, index_name: str, subfields: Any = None,
+                             kwargs: dict | None = None) -> Iterator[Any]:
+        """Index a worker's outputs over samples chosen by kwargs (type_tag, md5_list, tags; reindex, batch_size)."""
+        kwargs = dict(kwargs or {})
+        records = self._wb.index_worker_outputs(worker_name, index_name, subfields, kwargs)
+        return _batched(records, kwargs.get("batch_size", 1))
+
+    def search_index(self, index_name: str, query: str, limit: int = 1000) -> list:
+        """Samples whose indexed output holds every term: [{md5, worker, field, snippet}] (e.g. 'evil.com')."""
+        return self._wb.search_index(index_name, query, limit)
+
+    def list_text_indexes(self) -> dict:
+        """Every full-text index made by index_worker_output(s), with how many outputs it holds."""
+        return self._wb.list_text_indexes()
+
+    @zerorpc.stream
+    def retrohunt(self, rules_text: Any, kwargs: dict | None = None) -> Iterator[Any]:
+        """YARA rules (text or {namespace: text}) over samples chosen by kwargs (type_tag, md5_list, tags; progress,
+        batch_size): streams {md5, matches: [{namespace, rule, tags}]} for each matching sample."""
+        kwargs = dict(kwargs or {})
+        return _batched(self._wb.retrohunt(rules_text, kwargs), kwargs.get("batch_size", 1))
+
     def info(self) -> dict:
         """Server status: version, store, sample count, workers, worker processes, cache hits."""
         return self._wb.info()
