@@ -15,6 +15,7 @@ import zerorpc
 
 from workbench import __version__
 from workbench.exceptions import BadArgument, WorkbenchError
+from workbench.server.arrow_slabs import ROWS_PER_MESSAGE, result_messages
 from workbench.server.help_text import help_text
 from workbench.server.rpc_limits import LimitedServer
 from workbench.server.workbench import Workbench
@@ -73,8 +74,14 @@ class WorkbenchRPC:
 
     @zerorpc.stream
     def stream_sample(self, md5: str, kwargs: dict | None = None) -> Iterator[Any]:
-        """Stream a sample: Bro logs as typed records, text line by line, others in 1 MiB chunks. kwargs: max_rows."""
-        return self._wb.stream_sample(md5, (kwargs or {}).get("max_rows"))
+        """Stream a sample: Bro logs as typed records, text line by line, others in 1 MiB chunks. kwargs: max_rows;
+        format 'arrow': a Zeek log or JSON-lines sample as Arrow IPC messages (typed from Zeek's #types)."""
+        kwargs = kwargs or {}
+        if kwargs.get("format", "records") == "arrow":
+            return self._wb.stream_sample_arrow(md5, kwargs.get("max_rows"))
+        if kwargs.get("format", "records") != "records":
+            raise BadArgument(f"unknown stream_sample format {kwargs['format']!r}; use 'records' or 'arrow'")
+        return self._wb.stream_sample(md5, kwargs.get("max_rows"))
 
     def store_sample_set(self, md5_list: list) -> str:
         """Store a list of md5s and return the set's id."""
@@ -129,6 +136,13 @@ class WorkbenchRPC:
         kwargs = dict(kwargs or {})
         results = self._wb.batch_work_request(worker_name, kwargs)
         return _batched(results, kwargs.get("batch_size", 1))
+
+    @zerorpc.stream
+    def batch_arrow(self, worker_name: str, kwargs: dict | None = None) -> Iterator[Any]:
+        """batch_work_request as Arrow IPC messages (typed columns, rows = samples; batch_size rows each)."""
+        kwargs = dict(kwargs or {})
+        results = self._wb.batch_work_request(worker_name, kwargs)
+        return result_messages(_batched(results, kwargs.get("batch_size", ROWS_PER_MESSAGE)))
 
     def list_all_workers(self) -> list:
         """Every worker found, with status ok/failed (and why), summary and dependencies."""

@@ -17,6 +17,7 @@ from workbench import __version__, contract
 from workbench.analysis.bro_parsing import read_log
 from workbench.config import Config
 from workbench.exceptions import BadArgument, UnknownMD5, UnknownSampleSet, WorkbenchError
+from workbench.server import arrow_slabs
 from workbench.server.chain_runner import ChainRunner
 from workbench.server.data_store import DataStore, open_store
 from workbench.server.plugin_manager import PluginManager
@@ -149,6 +150,15 @@ class Workbench:
         else:
             for start in range(0, len(raw), 1 << 20):
                 yield raw[start:start + (1 << 20)]
+
+    def stream_sample_arrow(self, md5: str, max_rows: int | None = None) -> Iterator[bytes]:
+        """A Zeek log (typed from #types) or JSON / JSON-lines sample as Arrow IPC messages (arrow_slabs)."""
+        info = self._info(md5)
+        if info["type_tag"] not in ("bro", "json"):
+            raise BadArgument(f"sample {md5} is {info['type_tag']!r}: only Zeek logs ('bro') and JSON samples "
+                              "stream as Arrow; use format 'records' for the rest")
+        raw = self.store.get_sample_bytes(info["md5"]) or b""
+        return (arrow_slabs.zeek_messages if info["type_tag"] == "bro" else arrow_slabs.json_messages)(raw, max_rows)
 
     @staticmethod
     def _md5_list(md5_list: Any) -> list[str]:

@@ -1,0 +1,184 @@
+"""Hyperslabs on the client: ``batch_arrow`` streams read as Arrow tables, pandas frames and files.
+
+Each zerorpc message is one Arrow IPC stream (schema + one record batch) that pyarrow reads in place, without
+copying the message. The server's schema only grows (see ``workbench.server.arrow_slabs``): the last
+message's schema is the widest, and earlier batches are conformed to it (a column they lack becomes nulls, a
+widened column is cast) - only the batches that differ cost anything::
+
+    table = batch_table(client, "pe_features", subkeys=["pe_features.dense_features"], type_tag="exe")
+    frame = table_to_frame(table)            # numeric columns as int64/float64, lists as lists
+    write_batches(batch_messages(client, "pe_features", type_tag="exe"), "features.parquet")
+
+Polars users take the table from there (``polars.from_arrow(table)``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import zerorpc
+
+from workbench.server.arrow_slabs import META_JSON, META_WIDENED, ROW_KEYS, ROWS_PER_MESSAGE
+
+FORMATS = (".parquet", ".arrow", ".feather", ".csv", ".jsonl")
+SLOTS = 4  # messages the server may send ahead of the reader
+
+
+def read_message(message: bytes) -> pa.RecordBatch:
+    """One IPC message as a record batch whose buffers point into ``message`` (no copy)."""
+    return pa.ipc.open_stream(pa.py_buffer(message)).read_next_batch()
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` under a wider schema of the same stream: missing columns as nulls, widened ones cast."""
+    if batch.schema.equals(schema, check_metadata=False):
+        return batch.replace_schema_metadata(schema.metadata)
+    names = batch.schema.names
+    arrays = []
+    for field in schema:
+        if field.name not in names:
+            arrays.append(pa.nulls(batch.num_rows, field.type))
+            continue
+        column = batch.column(field.name)
+        if column.type == field.type:
+            arrays.append(column)
+        elif pa.types.is_string(field.type) and not pa.types.is_string(column.type):  # became JSON text
+            arrays.append(pa.array([None if v is None else json.dumps(v, sort_keys=True, default=str)
+                                    for v in column.to_pylist()], pa.string()))
+        else:
+            arrays.append(column.cast(field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def batch_messages(client: zerorpc.Client, worker: str, subkeys: list[str] | None = None,
+                   rows: int = ROWS_PER_MESSAGE, **selection: Any) -> Iterator[bytes]:
+    """The raw ``batch_arrow`` stream (selection: type_tag, tags, md5_list), ``rows`` rows per message."""
+    kwargs = {**selection, "batch_size": rows, **({"subkeys": list(subkeys)} if subkeys else {})}
+    return client.batch_arrow(worker, kwargs, slots=SLOTS)
+
+
+def messages_table(messages: Iterable[bytes]) -> pa.Table:
+    """A whole stream of IPC messages as one table under the last (widest) schema; empty: the row keys."""
+    batches = [read_message(m) for m in messages]
+    if not batches:
+        return pa.table({name: pa.array([], pa.string()) for name in ROW_KEYS})
+    schema = batches[-1].schema
+    return pa.Table.from_batches([conform(b, schema) for b in batches], schema=schema)
+
+
+def batch_table(client: zerorpc.Client, worker: str, subkeys: list[str] | None = None,
+                rows: int = ROWS_PER_MESSAGE, **selection: Any) -> pa.Table:
+    """A batch as one Arrow table: one row per selected sample (failed ones with their ``error``)."""
+    return messages_table(batch_messages(client, worker, subkeys, rows, **selection))
+
+
+def table_to_frame(table: pa.Table) -> pd.DataFrame:
+    """The table as a DataFrame, column by column, each Arrow column released once converted.
+
+    Numeric columns come as int64/float64 (an int column with nulls as float64 with NaN, as pandas does),
+    lists as lists, text as pandas' string dtype; ``df.attrs['widened']`` names widened columns."""
+    metadata = table.schema.metadata or {}
+    order = table.column_names
+    nested = {name: table.column(name).to_pylist() for name in order if _nested(table.schema.field(name).type)}
+    table = table.drop_columns(list(nested))
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
+    for name, values in nested.items():  # lists as Python lists (of dicts for lists of structs), missing NaN
+        frame[name] = pd.Series([math.nan if v is None else v for v in values], index=frame.index, dtype=object)
+    frame = frame[order] if nested else frame
+    frame.attrs.update(widened=json.loads(metadata.get(META_WIDENED, b"{}")),
+                       json_columns=json.loads(metadata.get(META_JSON, b"[]")))
+    return frame
+
+
+def sample_table(client: zerorpc.Client, md5: str, max_rows: int | None = None) -> pa.Table:
+    """A Zeek log (typed from its #types header) or JSON-lines sample as an Arrow table."""
+    return messages_table(client.stream_sample(md5, {"format": "arrow", "max_rows": max_rows}))
+
+
+# --- files ----------------------------------------------------------------------------------------
+def check_format(path: str | Path) -> str:
+    """The output format from the file's extension; anything but FORMATS is a ValueError naming them."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(f"cannot write {str(path)!r}: unknown extension {suffix or '(none)'!r}; use one of "
+                         f"{', '.join(FORMATS)}")
+    return suffix
+
+
+def write_batches(messages: Iterable[bytes], path: str | Path) -> dict[str, Any]:
+    """Write a stream of IPC messages to ``path`` (.parquet, .arrow/.feather, .csv or .jsonl) in bounded memory.
+
+    The messages are spooled to a temporary file next to ``path`` as they arrive, then written under the
+    last (widest) schema, one message at a time: a column widened late is widened in the whole file, and a
+    Parquet file has one row group per message. Returns ``{path, rows, row_groups, columns}``."""
+    path = Path(path)
+    suffix = check_format(path)
+    spool = tempfile.NamedTemporaryFile(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".spool",
+                                        delete=False)
+    spans: list[tuple[int, int]] = []
+    schema: pa.Schema | None = None
+    try:
+        with spool:
+            for message in messages:
+                spans.append((spool.tell(), len(message)))
+                spool.write(message)
+                schema = read_message(message).schema
+        if schema is None:
+            schema = pa.schema([(name, pa.string()) for name in ROW_KEYS])
+        with pa.memory_map(spool.name) as source:
+            buffer = source.read_buffer()
+            batches = (conform(read_message(buffer.slice(start, size)), schema) for start, size in spans)
+            rows = _write(suffix, batches, schema, path)
+    finally:
+        os.unlink(spool.name)
+    return {"path": str(path), "rows": rows, "row_groups": len(spans), "columns": schema.names}
+
+
+def _write(suffix: str, batches: Iterator[pa.RecordBatch], schema: pa.Schema, path: Path) -> int:
+    rows = 0
+    if suffix == ".jsonl":
+        with open(path, "w", encoding="utf-8") as out:
+            for batch in batches:
+                out.writelines(json.dumps(row, default=str) + "\n" for row in batch.to_pylist())
+                rows += batch.num_rows
+        return rows
+    if suffix == ".csv":
+        schema = pa.schema([pa.field(f.name, pa.string() if _nested(f.type) else f.type) for f in schema])
+        batches = (_text_nested(b, schema) for b in batches)
+    writer: Any
+    if suffix == ".parquet":
+        writer = pq.ParquetWriter(path, schema)
+    elif suffix == ".csv":
+        writer = pa_csv.CSVWriter(path, schema)
+    else:
+        writer = pa.ipc.new_file(path, schema)
+    with writer:
+        for batch in batches:
+            if suffix == ".parquet":
+                writer.write_batch(batch, row_group_size=max(1, batch.num_rows))
+            else:
+                writer.write_batch(batch)
+            rows += batch.num_rows
+    return rows
+
+
+def _nested(kind: pa.DataType) -> bool:
+    return pa.types.is_nested(kind)
+
+
+def _text_nested(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """CSV has no lists: nested cells as JSON text."""
+    arrays = [pa.array([None if v is None else json.dumps(v, default=str) for v in column.to_pylist()],
+                       pa.string()) if _nested(column.type) else column for column in batch.columns]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
