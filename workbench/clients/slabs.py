@@ -28,7 +28,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import zerorpc
 
-from workbench.server.arrow_slabs import META_JSON, META_WIDENED, ROW_KEYS, ROWS_PER_MESSAGE
+from workbench.server.arrow_slabs import META_JSON, META_WIDENED, ROW_KEYS, ROWS_PER_MESSAGE, json_text
 
 FORMATS = (".parquet", ".arrow", ".feather", ".csv", ".jsonl")
 SLOTS = 4  # messages the server may send ahead of the reader
@@ -39,9 +39,16 @@ def read_message(message: bytes) -> pa.RecordBatch:
     return pa.ipc.open_stream(pa.py_buffer(message)).read_next_batch()
 
 
+def json_columns(schema: pa.Schema) -> set[str]:
+    """Columns sent as JSON text (lists of records, mixed types): see ``workbench.server.arrow_slabs``."""
+    return set(json.loads((schema.metadata or {}).get(META_JSON, b"[]")))
+
+
 def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """``batch`` under a wider schema of the same stream: missing columns as nulls, widened ones cast."""
-    if batch.schema.equals(schema, check_metadata=False):
+    """``batch`` under a wider schema of the same stream: missing columns as nulls, widened ones cast, columns
+    that became JSON text later encoded as JSON."""
+    now, before = json_columns(schema), json_columns(batch.schema)
+    if batch.schema.equals(schema, check_metadata=False) and now == before:
         return batch.replace_schema_metadata(schema.metadata)
     names = batch.schema.names
     arrays = []
@@ -50,11 +57,10 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
             arrays.append(pa.nulls(batch.num_rows, field.type))
             continue
         column = batch.column(field.name)
-        if column.type == field.type:
+        if field.name in now and field.name not in before:
+            arrays.append(pa.array([json_text(v) for v in column.to_pylist()], pa.string()))
+        elif column.type == field.type:
             arrays.append(column)
-        elif pa.types.is_string(field.type) and not pa.types.is_string(column.type):  # became JSON text
-            arrays.append(pa.array([None if v is None else json.dumps(v, sort_keys=True, default=str)
-                                    for v in column.to_pylist()], pa.string()))
         else:
             arrays.append(column.cast(field.type))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
@@ -86,16 +92,25 @@ def table_to_frame(table: pa.Table) -> pd.DataFrame:
     """The table as a DataFrame, column by column, each Arrow column released once converted.
 
     Numeric columns come as int64/float64 (an int column with nulls as float64 with NaN, as pandas does),
-    lists as lists, text as pandas' string dtype; ``df.attrs['widened']`` names widened columns."""
+    lists as lists, JSON-text columns decoded (lists of records as lists of dicts), text as pandas' string
+    dtype; ``df.attrs['widened']`` names widened columns."""
     metadata = table.schema.metadata or {}
     order = table.column_names
-    nested = {name: table.column(name).to_pylist() for name in order if _nested(table.schema.field(name).type)}
+    decoded = json_columns(table.schema)
+    nested = {name: table.column(name).to_pylist() for name in order
+              if _nested(table.schema.field(name).type) or name in decoded}
+    for name in decoded & set(nested):
+        nested[name] = [None if v is None else json.loads(v) for v in nested[name]]
     table = table.drop_columns(list(nested))
+    for index, field in enumerate(table.schema):  # never a value: NaN, as pandas makes an all-missing column
+        if pa.types.is_null(field.type):
+            table = table.set_column(index, field.name, pa.nulls(table.num_rows, pa.float64()))
     frame = table.to_pandas(split_blocks=True, self_destruct=True)
     del table
-    for name, values in nested.items():  # lists as Python lists (of dicts for lists of structs), missing NaN
-        frame[name] = pd.Series([math.nan if v is None else v for v in values], index=frame.index, dtype=object)
-    frame = frame[order] if nested else frame
+    if nested:  # lists and decoded JSON as Python objects, missing NaN; one concat, not one insert per column
+        objects = pd.DataFrame({name: pd.Series([math.nan if v is None else v for v in values], index=frame.index,
+                                                dtype=object) for name, values in nested.items()})
+        frame = pd.concat([frame, objects], axis=1)[order]
     frame.attrs.update(widened=json.loads(metadata.get(META_WIDENED, b"{}")),
                        json_columns=json.loads(metadata.get(META_JSON, b"[]")))
     return frame
@@ -148,9 +163,13 @@ def write_batches(messages: Iterable[bytes], path: str | Path) -> dict[str, Any]
 def _write(suffix: str, batches: Iterator[pa.RecordBatch], schema: pa.Schema, path: Path) -> int:
     rows = 0
     if suffix == ".jsonl":
+        decoded = json_columns(schema)
         with open(path, "w", encoding="utf-8") as out:
             for batch in batches:
-                out.writelines(json.dumps(row, default=str) + "\n" for row in batch.to_pylist())
+                for row in batch.to_pylist():
+                    for name in decoded:
+                        row[name] = None if row[name] is None else json.loads(row[name])
+                    out.write(json.dumps(row, default=str) + "\n")
                 rows += batch.num_rows
         return rows
     if suffix == ".csv":

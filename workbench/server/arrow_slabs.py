@@ -3,15 +3,17 @@
 A row is one result: ``md5``, ``error`` (``"Type: message"`` for a failed sample, else null), ``error_kind``
 (``not_applicable``, ``timed_out``...), then the worker's output fields. Nested dicts are **flattened by
 dotted name** (``dense_features.file_size``), not Arrow structs: the columns are then the ones ``subkeys``
-name, Parquet/CSV writers need no struct support, and the frame equals the dict path's. An empty dict is a
-null. Types come from the values: int64, float64, bool, string, lists of scalars as Arrow lists (a list of
-dicts is a list of structs); missing values are nulls.
+name, Parquet/CSV writers need no struct support, and the frame equals the dict path's. Types come from the
+values: int64, float64, bool, string, lists of scalars (and lists of lists) as Arrow lists; missing values are
+nulls. Lists of records (``sections``, ``records``), empty dicts and columns whose values share no type travel
+as JSON text, named in the schema metadata (``workbench.json_columns``); the client decodes them back into
+Python values, so its frame equals the dict path's.
 
 **Schema, one message at a time.** The packer keeps a running schema that only grows: a column first seen
 later is added (earlier messages lack it: null there), a column whose type widens (int64 then float64,
 list<int64> then list<double>, null then anything) is widened once and named in the schema metadata
 (``workbench.widened``), and a column whose values cannot share one type (text in one row, a number in
-another) becomes JSON text from there on (``workbench.json_columns``). Every message is a complete IPC stream
+another) becomes JSON text from there on. Every message is a complete IPC stream
 (schema + one batch) cast to the running schema, so each can be read alone; a reader conforms earlier
 batches to the last message's schema, which is the widest.
 """
@@ -60,27 +62,28 @@ def result_row(result: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _json_text(value: Any) -> str | None:
-    """A cell of a JSON-text column: text as is, anything else as JSON (NaN/inf as null)."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, float) and not math.isfinite(value):
+def json_text(value: Any) -> str | None:
+    """A cell of a JSON-text column: any value as JSON (text too, so that decoding gives it back), NaN null."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return None
-    return json.dumps(value, sort_keys=True, default=str)
+    return json.dumps(value, default=str)
 
 
-def _empty_dicts_as_null(values: list[Any]) -> list[Any]:
-    return [None if v == {} else v for v in values]
+def _has_struct(kind: pa.DataType) -> bool:
+    if pa.types.is_struct(kind):
+        return True
+    return pa.types.is_list(kind) and _has_struct(kind.value_type)
 
 
 def infer_array(values: list[Any]) -> pa.Array | None:
-    """Arrow's own inference (ints int64, int+float float64...), or None when the values share no type."""
+    """Arrow's own inference (ints int64, int+float float64...), or None when the values share no type or are
+    lists of records (JSON text is then the honest column)."""
     try:
         array = pa.array(values, from_pandas=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError):
         return None
-    if pa.types.is_struct(array.type) and array.type.num_fields == 0:  # only {} seen
-        return pa.nulls(len(values))
+    if _has_struct(array.type):  # records in a list (a struct would add every record's keys to each), or {}
+        return None
     return array
 
 
@@ -113,7 +116,7 @@ class SlabPacker:
     def _array(self, name: str, values: list[Any] | pa.Array) -> pa.Array:
         if name in self.json_columns:
             return self._as_json(values)
-        array = values if isinstance(values, pa.Array) else infer_array(_empty_dicts_as_null(values))
+        array = values if isinstance(values, pa.Array) else infer_array(values)
         if array is None:
             return self._to_json(name, values)
         known = self.fields.get(name)
@@ -147,7 +150,7 @@ class SlabPacker:
     def _as_json(values: list[Any] | pa.Array) -> pa.Array:
         if isinstance(values, pa.Array):
             values = values.to_pylist()
-        return pa.array([_json_text(v) for v in values], pa.string())
+        return pa.array([json_text(v) for v in values], pa.string())
 
     def _schema(self) -> pa.Schema:
         metadata = {**self.extra, META_FLATTEN: b"flattened by dotted name"}
