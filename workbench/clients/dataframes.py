@@ -94,7 +94,7 @@ def batch_frames(client: zerorpc.Client, worker: str, subkeys: list[str] | None 
 def batch_dataframe(client: zerorpc.Client, worker: str, subkeys: list[str] | None = None,
                     chunk_rows: int = ROWS_PER_MESSAGE, **selection: Any) -> pd.DataFrame:
     """A batch as one DataFrame, one row per selected sample, typed columns (see ``slabs.table_to_frame``)."""
-    return slabs.table_to_frame(batch_table(client, worker, subkeys, chunk_rows, **selection))
+    return slabs.messages_frame(slabs.batch_messages(client, worker, subkeys, chunk_rows, **selection))
 
 
 def batch_parquet(client: zerorpc.Client, worker: str, path: str | Path, subkeys: list[str] | None = None,

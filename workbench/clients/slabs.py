@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -88,31 +89,58 @@ def batch_table(client: zerorpc.Client, worker: str, subkeys: list[str] | None =
     return messages_table(batch_messages(client, worker, subkeys, rows, **selection))
 
 
-def table_to_frame(table: pa.Table) -> pd.DataFrame:
-    """The table as a DataFrame, column by column, each Arrow column released once converted.
+def messages_frame(messages: Iterable[bytes]) -> pd.DataFrame:
+    """A whole stream as one DataFrame, in about the frame's own memory (see ``table_to_frame`` for the types).
 
-    Numeric columns come as int64/float64 (an int column with nulls as float64 with NaN, as pandas does),
-    lists as lists, JSON-text columns decoded (lists of records as lists of dicts), text as pandas' string
-    dtype; ``df.attrs['widened']`` names widened columns."""
-    metadata = table.schema.metadata or {}
-    order = table.column_names
-    decoded = json_columns(table.schema)
-    nested = {name: table.column(name).to_pylist() for name in order
-              if _nested(table.schema.field(name).type) or name in decoded}
-    for name in decoded & set(nested):
-        nested[name] = [None if v is None else json.loads(v) for v in nested[name]]
-    table = table.drop_columns(list(nested))
-    for index, field in enumerate(table.schema):  # never a value: NaN, as pandas makes an all-missing column
-        if pa.types.is_null(field.type):
-            table = table.set_column(index, field.name, pa.nulls(table.num_rows, pa.float64()))
-    frame = table.to_pandas(split_blocks=True, self_destruct=True)
-    del table
-    if nested:  # lists and decoded JSON as Python objects, missing NaN; one concat, not one insert per column
-        objects = pd.DataFrame({name: pd.Series([math.nan if v is None else v for v in values], index=frame.index,
-                                                dtype=object) for name, values in nested.items()})
-        frame = pd.concat([frame, objects], axis=1)[order]
-    frame.attrs.update(widened=json.loads(metadata.get(META_WIDENED, b"{}")),
-                       json_columns=json.loads(metadata.get(META_JSON, b"[]")))
+    Each message is read in place, then its columns are copied out so that the message is freed at once; at
+    the end each column's pieces are joined (one copy) and handed to pandas without another copy, a column at
+    a time, so the peak stays near the frame's size rather than twice it."""
+    batches = [_detach(read_message(m)) for m in messages]
+    if not batches:
+        return pd.DataFrame({name: pd.Series([], dtype=object) for name in ROW_KEYS})
+    schema = batches[-1].schema
+    batches = [conform(b, schema) for b in batches]
+    columns = {name: [b.column(index) for b in batches] for index, name in enumerate(schema.names)}
+    rows = sum(b.num_rows for b in batches)
+    del batches
+    return _frame(columns, schema, rows)
+
+
+def _detach(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch's columns copied out of their message (concat_arrays allocates), so the message can go."""
+    return pa.RecordBatch.from_arrays([pa.concat_arrays([c]) for c in batch.columns], schema=batch.schema)
+
+
+def table_to_frame(table: pa.Table) -> pd.DataFrame:
+    """A table of this stream's shape as a DataFrame.
+
+    Numeric columns come as int64/float64 (an int column with nulls as float64 with NaN, as pandas does; no
+    copy when there are no nulls), lists as lists, JSON-text columns decoded (lists of records as lists of
+    dicts), text as pandas' string dtype, a column with no value as float64 NaN; ``df.attrs['widened']``
+    names widened columns."""
+    return _frame({name: table.column(name).chunks for name in table.column_names}, table.schema, table.num_rows)
+
+
+def _frame(columns: dict[str, list[pa.Array]], schema: pa.Schema, rows: int) -> pd.DataFrame:
+    """Columns (lists of Arrow pieces, consumed one by one) as a DataFrame with one block per column."""
+    decoded = json_columns(schema)
+    series: dict[str, pd.Series] = {}
+    for field in schema:
+        pieces = columns.pop(field.name)
+        if _nested(field.type) or field.name in decoded:  # Python objects, missing NaN (as the dict path)
+            values = [v for piece in pieces for v in piece.to_pylist()]
+            if field.name in decoded:
+                values = [None if v is None else json.loads(v) for v in values]
+            series[field.name] = pd.Series([math.nan if v is None else v for v in values], dtype=object)
+        elif pa.types.is_null(field.type):  # never a value: NaN, as pandas makes an all-missing column
+            series[field.name] = pd.Series(np.full(rows, np.nan))
+        else:
+            whole = pieces[0] if len(pieces) == 1 else pa.concat_arrays(pieces)
+            del pieces
+            series[field.name] = whole.to_pandas()
+    frame = pd.DataFrame(series, copy=False)
+    metadata = schema.metadata or {}
+    frame.attrs.update(widened=json.loads(metadata.get(META_WIDENED, b"{}")), json_columns=sorted(decoded))
     return frame
 
 
