@@ -15,7 +15,6 @@ import zerorpc
 
 from workbench import __version__
 from workbench.exceptions import BadArgument, WorkbenchError
-from workbench.server.arrow_slabs import ROWS_PER_MESSAGE, result_messages
 from workbench.server.help_text import help_text
 from workbench.server.rpc_limits import LimitedServer
 from workbench.server.workbench import Workbench
@@ -140,9 +139,7 @@ class WorkbenchRPC:
     @zerorpc.stream
     def batch_arrow(self, worker_name: str, kwargs: dict | None = None) -> Iterator[Any]:
         """batch_work_request as Arrow IPC messages (typed columns, rows = samples; batch_size rows each)."""
-        kwargs = dict(kwargs or {})
-        results = self._wb.batch_work_request(worker_name, kwargs)
-        return result_messages(_batched(results, kwargs.get("batch_size", ROWS_PER_MESSAGE)))
+        return self._wb.batch_arrow(worker_name, dict(kwargs or {}))
 
     def list_all_workers(self) -> list:
         """Every worker found, with status ok/failed (and why), summary and dependencies."""

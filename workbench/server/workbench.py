@@ -235,6 +235,12 @@ class Workbench:
         self.plugins.get(worker_name)
         return self.work.stream(worker_name, self.select_md5s(kwargs), kwargs.get("subkeys"))
 
+    def batch_arrow(self, worker_name: str, kwargs: dict[str, Any] | None = None) -> Iterator[bytes]:
+        """batch_work_request as Arrow IPC messages, ``batch_size`` rows each (see server/arrow_slabs.py)."""
+        kwargs = dict(kwargs or {})
+        return arrow_slabs.slab_messages(self.work, worker_name, self.select_md5s(kwargs), kwargs.get("subkeys"),
+                                         kwargs.get("batch_size", arrow_slabs.ROWS_PER_MESSAGE))
+
     def set_work_request(self, worker_name: str, sample_set: str, subkeys: list[str] | None = None) -> Iterator[dict]:
         """One result per sample of a stored set, streamed as they finish."""
         self.plugins.get(worker_name)

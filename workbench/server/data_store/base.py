@@ -7,6 +7,7 @@ Outputs are stored as readable documents (JSON text in sqlite, documents in Mong
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -113,6 +114,12 @@ class DataStore(ABC):
     def get_outputs(self, md5s: list[str], worker: str) -> dict[str, dict[str, Any]]:
         """``{md5: {'chain_version', 'output'}}`` for many samples in one indexed query, absent ones left out: the
         cache check of a batch stream (no versions or time decoded; ``get_output`` has them)."""
+
+    def get_output_texts(self, md5s: list[str], worker: str) -> dict[str, tuple[str, str]]:
+        """``{md5: (chain_version, output as JSON text)}``, like ``get_outputs``, for readers that parse a whole
+        chunk in one go (Arrow slabs). This default encodes ``get_outputs``; sqlite returns its stored text."""
+        return {md5: (doc["chain_version"], json.dumps(doc["output"]))
+                for md5, doc in self.get_outputs(md5s, worker).items()}
 
     # --- bulk loading ------------------------------------------------------------------------------
     @abstractmethod

@@ -194,6 +194,15 @@ class SqliteStore(DataStore):
                 found[md5] = {"chain_version": chain_version, "output": json.loads(text)}
         return found
 
+    def get_output_texts(self, md5s: list[str], worker: str) -> dict[str, tuple[str, str]]:
+        found: dict[str, tuple[str, str]] = {}
+        for start in range(0, len(md5s), MAX_SQL_PARAMS):
+            chunk = md5s[start:start + MAX_SQL_PARAMS]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT md5, chain_version, output FROM outputs WHERE worker=? AND md5 IN ({marks})"
+            found.update((md5, (version, text)) for md5, version, text in self._db.execute(sql, (worker, *chunk)))
+        return found
+
     def iter_outputs(self, worker: str, fields: list[str] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
         cursor = self._db.execute("SELECT md5, output FROM outputs WHERE worker=?", (worker,))
         while rows := cursor.fetchmany(1000):
