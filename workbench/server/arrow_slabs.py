@@ -196,10 +196,11 @@ def slab_messages(dispatcher: WorkDispatcher, worker: str, md5s: Iterator[str], 
 def _slab_messages(dispatcher: WorkDispatcher, worker: str, md5s: Iterator[str], subkeys: list[str] | None,
                    rows: int) -> Iterator[bytes]:
     packer = SlabPacker()
+    paths = [".".join(p.split(".")[1:]) if p.split(".")[0] == worker else p for p in subkeys or []]
     while chunk := list(islice(md5s, rows)):
-        texts = dispatcher.cached_texts(worker, chunk)
+        texts = dispatcher.cached_texts(worker, chunk, paths) if all(paths) else None
         hits = [md5 for md5 in chunk if md5 in texts] if texts else []
-        columns = cached_columns(worker, [texts[md5] for md5 in hits], subkeys) if hits else None
+        columns = cached_columns([texts[md5] for md5 in hits], paths) if hits else None
         if columns is not None:
             dispatcher.counters["cache_hits"] += len(hits)
             yield packer.pack_columns({"md5": pa.array(hits, pa.string()), "error": pa.nulls(len(hits)),
@@ -210,7 +211,7 @@ def _slab_messages(dispatcher: WorkDispatcher, worker: str, md5s: Iterator[str],
             yield from result_messages(dispatcher.stream(worker, chunk, subkeys).batches(rows), packer)
 
 
-def cached_columns(worker: str, texts: list[str], subkeys: list[str] | None) -> dict[str, pa.Array] | None:
+def cached_columns(texts: list[str], paths: list[str]) -> dict[str, pa.Array] | None:
     """Stored outputs (JSON text, one per row) as flat typed columns, or None where the bulk parse would not
     give what the dict path gives: an output Arrow cannot type as one table, a timestamp-looking string, an
     empty or null dict, a list of records, or a subkey that names nothing."""
@@ -227,11 +228,12 @@ def cached_columns(worker: str, texts: list[str], subkeys: list[str] | None) -> 
             return None  # {} or a null dict: the dict path keeps it as a cell, flattening would drop it
         table = table.flatten()
     names = table.column_names
-    if subkeys:
-        wanted = [".".join(p.split(".")[1:]) if p.split(".")[0] == worker else p for p in subkeys]
-        if not all(any(n == w or n.startswith(f"{w}.") for n in names) for w in wanted) or "" in wanted:
+    if paths:
+        if not all(any(n == w or n.startswith(f"{w}.") for n in names) for w in paths):
             return None
-        names = [n for n in names if any(n == w or n.startswith(f"{w}.") for w in wanted)]
+        names = [n for n in names if any(n == w or n.startswith(f"{w}.") for w in paths)]
+        if any(table.column(n).null_count for n in names if n in paths):
+            return None  # a null leaf the subkey names may be a missing key: the dict path says which, per row
     if any(_bulk_unsafe(table.schema.field(n).type) for n in names):
         return None
     return {name: table.column(name).combine_chunks() for name in names}

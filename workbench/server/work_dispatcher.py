@@ -157,14 +157,14 @@ class WorkDispatcher:
         return {md5: doc["output"] for md5, doc in self.store.get_outputs(md5s, worker).items()
                 if doc["chain_version"] == version}
 
-    def cached_texts(self, worker: str, md5s: list[str]) -> dict[str, str] | None:
-        """Valid stored outputs as JSON text, one store query (Arrow slabs parse them in bulk); None when the
-        chain is not cacheable or needs each sample's type_tag (then ``stream`` serves every md5)."""
+    def cached_texts(self, worker: str, md5s: list[str], paths: list[str] | None = None) -> dict[str, str] | None:
+        """Valid stored outputs as JSON text (only ``paths`` when given), one store query (Arrow slabs parse them
+        in bulk); None when the chain is not cacheable or needs each sample's type_tag (``stream`` serves them)."""
         cacheable, needs_tag = self._fast_path(worker)
         if not cacheable or needs_tag:
             return None
         version = self._chain_version(worker, None)
-        return {md5: text for md5, (chain, text) in self.store.get_output_texts(md5s, worker).items()
+        return {md5: text for md5, (chain, text) in self.store.get_output_texts(md5s, worker, paths).items()
                 if chain == version}
 
     def stream(self, worker: str, md5s: Iterable[str], subkeys: list[str] | None = None) -> ResultStream:

@@ -115,11 +115,27 @@ class DataStore(ABC):
         """``{md5: {'chain_version', 'output'}}`` for many samples in one indexed query, absent ones left out: the
         cache check of a batch stream (no versions or time decoded; ``get_output`` has them)."""
 
-    def get_output_texts(self, md5s: list[str], worker: str) -> dict[str, tuple[str, str]]:
+    def get_output_texts(self, md5s: list[str], worker: str,
+                         paths: list[str] | None = None) -> dict[str, tuple[str, str]]:
         """``{md5: (chain_version, output as JSON text)}``, like ``get_outputs``, for readers that parse a whole
-        chunk in one go (Arrow slabs). This default encodes ``get_outputs``; sqlite returns its stored text."""
-        return {md5: (doc["chain_version"], json.dumps(doc["output"]))
-                for md5, doc in self.get_outputs(md5s, worker).items()}
+        chunk in one go (Arrow slabs); with ``paths`` (dotted, e.g. ``dense_features.file_size``) only those
+        parts, nested as in the output, a missing one null. This default encodes ``get_outputs``; sqlite
+        returns its stored text, or extracts the paths in the query."""
+        found = {}
+        for md5, doc in self.get_outputs(md5s, worker).items():
+            output = doc["output"]
+            if paths:
+                picked: dict[str, Any] = {}
+                for path in paths:
+                    *parents, last = path.split(".")
+                    source, target = output, picked
+                    for part in parents:
+                        source = source.get(part) if isinstance(source, dict) else None
+                        target = target.setdefault(part, {})
+                    target[last] = source.get(last) if isinstance(source, dict) else None
+                output = picked
+            found[md5] = (doc["chain_version"], json.dumps(output))
+        return found
 
     # --- bulk loading ------------------------------------------------------------------------------
     @abstractmethod
