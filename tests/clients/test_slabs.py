@@ -214,6 +214,10 @@ def test_json_samples_stream_as_arrow(wb: zerorpc.Client, all_samples: dict[str,
                                  {"a": None, "b.c": None, "d": None}]
     with pytest.raises(zerorpc.RemoteError, match="only Zeek logs"):
         list(wb.stream_sample(next(m for m, p in all_samples.items() if "/pe/" in str(p)), {"format": "arrow"}))
+    broken = wb.store_sample(b'{"a": 1}\n{"a": ', "broken.jsonl", "json")
+    with pytest.raises(zerorpc.RemoteError, match="not JSON lines or a JSON array") as refused:
+        slabs.sample_table(wb, broken)
+    assert refused.value.name == "BadArgument"
     with pytest.raises(zerorpc.RemoteError, match="unknown stream_sample format 'xml'"):
         list(wb.stream_sample(md5, {"format": "xml"}))
 

@@ -299,10 +299,11 @@ def json_messages(raw: bytes, max_rows: int | None = None, rows: int = ROWS_PER_
     """JSON lines (one object per line) or one JSON array of objects as IPC messages, types inferred."""
     text = raw.decode("utf-8", "replace")
     stripped = text.lstrip()
-    if stripped.startswith("["):
-        objects: Iterable[Any] = json.loads(stripped)
-    else:
-        objects = (json.loads(line) for line in text.splitlines() if line.strip())
+    try:
+        objects: Iterable[Any] = json.loads(stripped) if stripped.startswith("[") else [
+            json.loads(line) for line in text.splitlines() if line.strip()]
+    except json.JSONDecodeError as exc:
+        raise BadArgument(f"not JSON lines or a JSON array ({exc}); stream it with format 'records'") from None
     packer = SlabPacker({b"workbench.source": b"json"})
     chunk: list[dict[str, Any]] = []
     for count, item in enumerate(objects):
