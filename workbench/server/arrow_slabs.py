@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+import gevent
 import pyarrow as pa
 import pyarrow.json as pa_json
 
@@ -42,6 +43,7 @@ META_WIDENED = b"workbench.widened"
 META_JSON = b"workbench.json_columns"
 META_FLATTEN = b"workbench.nested"
 JSON_READ = pa_json.ReadOptions(use_threads=True, block_size=1 << 20)
+STORE_QUERY = 512  # md5s per store query of cached outputs (the event loop runs between queries)
 
 
 def flatten_fields(value: dict[str, Any], prefix: str = "", into: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -195,20 +197,48 @@ def slab_messages(dispatcher: WorkDispatcher, worker: str, md5s: Iterator[str], 
 
 def _slab_messages(dispatcher: WorkDispatcher, worker: str, md5s: Iterator[str], subkeys: list[str] | None,
                    rows: int) -> Iterator[bytes]:
+    """One chunk behind the store: chunk k's JSON is parsed in a native thread (Arrow releases the GIL) while
+    chunk k+1 is read from the store here, and the server's other greenlets keep running meanwhile."""
     packer = SlabPacker()
     paths = [".".join(p.split(".")[1:]) if p.split(".")[0] == worker else p for p in subkeys or []]
+    threads = gevent.get_hub().threadpool
+    pending: tuple[list[str], list[str], Any] | None = None
     while chunk := list(islice(md5s, rows)):
-        texts = dispatcher.cached_texts(worker, chunk, paths) if all(paths) else None
+        texts = _stored_texts(dispatcher, worker, chunk, paths) if all(paths) else None
         hits = [md5 for md5 in chunk if md5 in texts] if texts else []
-        columns = cached_columns([texts[md5] for md5 in hits], paths) if hits else None
-        if columns is not None:
-            dispatcher.counters["cache_hits"] += len(hits)
-            yield packer.pack_columns({"md5": pa.array(hits, pa.string()), "error": pa.nulls(len(hits)),
-                                       "error_kind": pa.nulls(len(hits)), **columns}, len(hits))
-            done = set(hits)
-            chunk = [md5 for md5 in chunk if md5 not in done]
-        if chunk:
-            yield from result_messages(dispatcher.stream(worker, chunk, subkeys).batches(rows), packer)
+        parse = threads.spawn(cached_columns, [texts[md5] for md5 in hits], paths) if hits else None
+        if pending:
+            yield from _chunk_messages(dispatcher, worker, subkeys, rows, packer, *pending)
+        pending = (chunk, hits, parse)
+    if pending:
+        yield from _chunk_messages(dispatcher, worker, subkeys, rows, packer, *pending)
+
+
+def _stored_texts(dispatcher: WorkDispatcher, worker: str, chunk: list[str], paths: list[str]) -> dict | None:
+    """``cached_texts`` a few hundred md5s per query, letting other greenlets (heartbeats, clients) run between."""
+    texts: dict[str, str] = {}
+    for start in range(0, len(chunk), STORE_QUERY):
+        part = dispatcher.cached_texts(worker, chunk[start:start + STORE_QUERY], paths)
+        if part is None:
+            return None
+        texts.update(part)
+        gevent.sleep(0)
+    return texts
+
+
+def _chunk_messages(dispatcher: WorkDispatcher, worker: str, subkeys: list[str] | None, rows: int,
+                    packer: SlabPacker, chunk: list[str], hits: list[str], parse: Any) -> Iterator[bytes]:
+    """A chunk's cached rows as one message (when the bulk parse typed them), the rest through ResultStream."""
+    gevent.sleep(0)  # a stream of cached chunks never starves the server's other greenlets
+    columns = parse.get() if parse is not None else None
+    if columns is not None:
+        dispatcher.counters["cache_hits"] += len(hits)
+        yield packer.pack_columns({"md5": pa.array(hits, pa.string()), "error": pa.nulls(len(hits)),
+                                   "error_kind": pa.nulls(len(hits)), **columns}, len(hits))
+        done = set(hits)
+        chunk = [md5 for md5 in chunk if md5 not in done]
+    if chunk:
+        yield from result_messages(dispatcher.stream(worker, chunk, subkeys).batches(rows), packer)
 
 
 def cached_columns(texts: list[str], paths: list[str]) -> dict[str, pa.Array] | None:
