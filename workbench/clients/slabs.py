@@ -124,6 +124,7 @@ def table_to_frame(table: pa.Table) -> pd.DataFrame:
 def _frame(columns: dict[str, list[pa.Array]], schema: pa.Schema, rows: int) -> pd.DataFrame:
     """Columns (lists of Arrow pieces, consumed one by one) as a DataFrame with one block per column."""
     decoded = json_columns(schema)
+    pool = pa.default_memory_pool()
     series: dict[str, pd.Series] = {}
     for field in schema:
         pieces = columns.pop(field.name)
@@ -138,6 +139,7 @@ def _frame(columns: dict[str, list[pa.Array]], schema: pa.Schema, rows: int) -> 
             whole = pieces[0] if len(pieces) == 1 else pa.concat_arrays(pieces)
             del pieces
             series[field.name] = whole.to_pandas()
+            pool.release_unused()  # the pieces' memory back to the system, not kept for reuse beside the frame
     frame = pd.DataFrame(series, copy=False)
     metadata = schema.metadata or {}
     frame.attrs.update(widened=json.loads(metadata.get(META_WIDENED, b"{}")), json_columns=sorted(decoded))
