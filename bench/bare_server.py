@@ -18,7 +18,7 @@ import zerorpc  # noqa: E402 - after patch_all, as in workbench-server
 
 
 class Bare:
-    """No-op call, byte sink and streams of a given dict."""
+    """No-op call, byte sink, streams of a given dict and replays of held messages."""
 
     def noop(self, *args: Any) -> None:
         """Does nothing: the cost of one zerorpc call."""
@@ -33,6 +33,16 @@ class Bare:
         """``count`` copies of ``item``, one per message."""
         for _ in range(count):
             yield item
+
+    def hold(self, messages: list) -> int:
+        """Keep messages (e.g. Arrow IPC bytes) in memory for ``replay``; returns how many."""
+        self._held = list(messages)
+        return len(self._held)
+
+    @zerorpc.stream
+    def replay(self) -> Iterator[Any]:
+        """The held messages, one per stream message, exactly as given."""
+        yield from getattr(self, "_held", [])
 
     @zerorpc.stream
     def item_lists(self, count: int, size: int, item: dict) -> Iterator[list]:

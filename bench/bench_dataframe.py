@@ -1,10 +1,19 @@
-"""Rows per second from a stream of 100,000 results into a pandas DataFrame.
+"""Rows per second from 100,000 cached pe_features outputs into a pandas DataFrame: Arrow path, dict path, floor.
 
-100,000 small synthetic samples with a stored ``meta`` output each (bulk path), one workbench-server; the
-client builds the frame with ``workbench.clients.dataframes.batch_dataframe`` (batch stream, lists of
-stream_batch_size on the wire, flat rows, chunked DataFrame build). Baseline, same run, rounds alternating:
-the same client code over a bare zerorpc stream of the same result dicts in lists of 100 (no Workbench on
-the server side). For reference: the same DataFrame built from results already in memory (no RPC at all).
+100,000 distinct synthetic samples (type_tag exe), each with a stored ``pe_features`` output: the real outputs
+of the PE files in ../shared/data, varied per synthetic md5 (file_size, compile_date, checksum, entropy), all
+written through the store's bulk path (store_samples/store_outputs) with the chain version the server
+computes, so every row is a cache hit. One workbench-server. Side by side, rounds alternating, the same slab
+(``subkeys=['pe_features.dense_features']``, the README example):
+
+- Arrow path: ``batch_dataframe(client, 'pe_features', subkeys=[...], type_tag='exe')`` (batch_arrow stream);
+- dict path: the same slab as msgpack dicts, lists of 100 (``to_dataframe(batch_stream(...))``, the path
+  ``batch_dataframe`` took before);
+- floor: a bare zerorpc server replaying the very same Arrow IPC messages, read by plain pyarrow
+  (``open_stream`` + ``Table.from_batches`` + ``to_pandas``), no Workbench code on either side.
+
+Targets (issue 14): Arrow >= 10x dict, >= 0.6x floor; client peak memory <= 1.5x the final DataFrame's
+``memory_usage(deep=True)`` (measured in a child process: peak RSS over its RSS before the call).
 
     python3 bench/bench_dataframe.py [--results 100000] [--reps 3]
 """
@@ -12,61 +21,173 @@ the server side). For reference: the same DataFrame built from results already i
 from __future__ import annotations
 
 import argparse
-import os
+import hashlib
+import json
+import random
+import subprocess
+import sys
+import tempfile
 import time
+from typing import Any
 
-from bench_store import fill
-from harness import machine_line, median, print_rows, start_bare, start_workbench, temp_dir
+import pandas as pd
+import pyarrow as pa
+from harness import REPO_ROOT, machine_line, median, pe_files, print_rows, start_bare, start_workbench, temp_dir
 
-from workbench.clients.dataframes import batch_dataframe, to_dataframe
+from workbench.clients import slabs
+from workbench.clients.dataframes import batch_dataframe, batch_stream, to_dataframe
+from workbench.server.data_store import open_store
+from workbench.server.planning.plugin_manager import PluginManager
+from workbench.testing import make_workbench
+
+SUBKEYS = ["pe_features.dense_features"]
+CHUNK = 10_000
 
 
-def timed_frame(build) -> tuple[float, int]:  # noqa: ANN001 - a zero-argument callable returning a DataFrame
-    """(rows per second, rows) of one DataFrame build."""
+def real_outputs() -> list[dict[str, Any]]:
+    """pe_features of every PE in ../shared/data (parsed in this process, never executed)."""
+    with tempfile.TemporaryDirectory(prefix="bench-df-") as tmp:
+        workbench = make_workbench(tmp)
+        try:
+            outputs = []
+            for path in pe_files():
+                md5 = workbench.store_sample(path.read_bytes(), path.name, "exe")
+                outputs.append(workbench.work_request("pe_features", md5)["pe_features"])
+            return outputs
+        finally:
+            workbench.close()
+
+
+def fill(uri: str, count: int, outputs: list[dict[str, Any]]) -> float:
+    """``count`` synthetic exe samples, each with a varied real pe_features output; seconds taken."""
+    chain_version, versions = PluginManager().chain_version("pe_features")
+    rng = random.Random(14)
+    store = open_store(uri)
+    started = time.perf_counter()
+    try:
+        for start in range(0, count, CHUNK):
+            samples, rows = [], []
+            for i in range(start, min(count, start + CHUNK)):
+                data = rng.randbytes(64)
+                md5 = hashlib.md5(data).hexdigest()
+                base = outputs[i % len(outputs)]
+                dense = dict(base["dense_features"])
+                dense.update(file_size=dense["file_size"] + i, compile_date=dense["compile_date"] + i,
+                             check_sum=rng.randrange(1 << 32),
+                             section_entropy_max=round(dense["section_entropy_max"] * rng.uniform(0.9, 1.0), 6))
+                samples.append((data, md5, f"s{i}.exe", "exe"))
+                rows.append((md5, "pe_features", chain_version, versions, {**base, "dense_features": dense}))
+            store.store_samples(samples)
+            store.store_outputs(rows)
+    finally:
+        store.close()
+    return time.perf_counter() - started
+
+
+def floor_frame(messages: Any) -> pd.DataFrame:
+    """Plain pyarrow, no Workbench code: each message read in place, one table, to_pandas."""
+    batches = [pa.ipc.open_stream(pa.py_buffer(m)).read_next_batch() for m in messages]
+    return pa.Table.from_batches(batches).to_pandas(split_blocks=True, self_destruct=True)
+
+
+def same_form(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows by md5, columns by name, an all-missing column (no error anywhere) as float64 on every path."""
+    frame = frame.sort_values("md5").reset_index(drop=True)[sorted(frame.columns)]
+    return frame.astype({name: "float64" for name in frame.columns if frame[name].isna().all()})
+
+
+def timed(build) -> tuple[float, pd.DataFrame]:  # noqa: ANN001 - a zero-argument callable returning a DataFrame
     started = time.perf_counter()
     frame = build()
-    return len(frame) / (time.perf_counter() - started), len(frame)
+    return len(frame) / (time.perf_counter() - started), frame
+
+
+MEMORY_PROBE = """
+import json, sys
+import zerorpc
+from workbench.clients.dataframes import batch_dataframe, batch_stream, to_dataframe
+
+def status(key):
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(key + ":")) * 1024
+
+port, path, subkeys = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+client = zerorpc.Client(timeout=600, heartbeat=5)
+client.connect(f"tcp://127.0.0.1:{port}")
+some = client.get_sample_set(client.generate_sample_set(None, "exe"))[:500]
+build = {"arrow": lambda **s: batch_dataframe(client, "pe_features", subkeys=subkeys, **s),
+         "dict": lambda **s: to_dataframe(batch_stream(client, "pe_features", subkeys=subkeys, **s))}[path]
+build(md5_list=some)                                    # warm-up: imports, first allocations
+before = status("VmRSS")
+open("/proc/self/clear_refs", "w").write("5")            # reset the peak (VmHWM) to the current RSS
+frame = build(type_tag="exe")
+print(json.dumps({"rows": len(frame), "peak": status("VmHWM") - before,
+                  "frame": int(frame.memory_usage(deep=True).sum())}))
+"""
+
+
+def memory(port: int, path: str) -> dict[str, int]:
+    done = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(port), path, json.dumps(SUBKEYS)],
+                          capture_output=True, text=True, timeout=900, cwd=REPO_ROOT)
+    if done.returncode:
+        raise RuntimeError(done.stderr)
+    return json.loads(done.stdout)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", type=int, default=100_000, help="results streamed (default 100000)")
+    parser.add_argument("--results", type=int, default=100_000, help="cached rows streamed (default 100000)")
     parser.add_argument("--reps", type=int, default=3, help="interleaved rounds (default 3)")
     args = parser.parse_args()
     print(machine_line())
+    outputs = real_outputs()
     folder = temp_dir()
     uri = f"sqlite:///{folder}/workbench.db"
-    _, seconds = fill(uri, args.results, seed=3)
-    print(f"stored {args.results:,} samples with meta outputs in {seconds:.1f} s (bulk path)")
+    seconds = fill(uri, args.results, outputs)
+    print(f"stored {args.results:,} samples with varied pe_features outputs (from {len(outputs)} real PEs, "
+          f"{len(json.dumps(outputs[0])):,} bytes of JSON each) in {seconds:.1f} s (bulk path)")
     workbench, bare = start_workbench(folder, 1, uri), start_bare(folder)
     wb, raw = workbench.client(), bare.client()
-    in_memory = list(wb.batch_work_request("meta", {"batch_size": 1000}))
-    results = [r for chunk in in_memory for r in chunk]
-    assert len(results) == args.results
-    item = results[0]
+    messages = list(slabs.batch_messages(wb, "pe_features", SUBKEYS, type_tag="exe"))
+    print(f"Arrow stream: {len(messages)} messages, {sum(map(len, messages)) / 2**20:.1f} MiB of IPC; bare server "
+          f"holds {raw.hold(messages)} of them")
+    del messages
 
-    figures: dict[str, list[float]] = {"workbench": [], "bare": [], "memory": []}
+    figures: dict[str, list[float]] = {"arrow": [], "dict": [], "floor": []}
+    frames: dict[str, pd.DataFrame] = {}
     for rep in range(args.reps):
-        rate, rows = timed_frame(lambda: batch_dataframe(wb, "meta"))
-        assert rows == args.results, f"frame has {rows} rows, expected {args.results}"
-        figures["workbench"].append(rate)
-        figures["bare"].append(timed_frame(lambda: to_dataframe(raw.item_lists(args.results, 100, item)))[0])
-        figures["memory"].append(timed_frame(lambda: to_dataframe(results))[0])
+        rate, frames["arrow"] = timed(lambda: batch_dataframe(wb, "pe_features", subkeys=SUBKEYS, type_tag="exe"))
+        figures["arrow"].append(rate)
+        rate, frames["dict"] = timed(lambda: to_dataframe(batch_stream(wb, "pe_features", SUBKEYS, type_tag="exe")))
+        figures["dict"].append(rate)
+        rate, frames["floor"] = timed(lambda: floor_frame(raw.replay()))
+        figures["floor"].append(rate)
+        assert all(len(f) == args.results for f in frames.values()), {k: len(f) for k, f in frames.items()}
         print(f"round {rep + 1}: " + ", ".join(f"{k} {v[-1]:,.0f} rows/s" for k, v in figures.items()))
+    ordered = {k: same_form(f) for k, f in frames.items()}
+    pd.testing.assert_frame_equal(ordered["arrow"], ordered["dict"])
+    pd.testing.assert_frame_equal(ordered["arrow"], ordered["floor"])
+    ints = sum(str(t) == "int64" for t in frames["arrow"].dtypes)
+    shape = frames["arrow"].shape
+    del frames, ordered
 
+    mem = {path: memory(workbench.port, path) for path in ("arrow", "dict")}
     med = {k: median(v) for k, v in figures.items()}
-    frame = batch_dataframe(wb, "meta")
-    print_rows(f"medians of {args.reps} rounds, {args.results:,} results -> DataFrame of {frame.shape[0]:,} rows x "
-               f"{frame.shape[1]} columns ({os.cpu_count()} cores)", [
-        ("source", "rows/s", "vs baseline"),
-        ("workbench batch_dataframe(client, 'meta')", f"{med['workbench']:,.0f}",
-         f"{med['workbench'] / med['bare']:.2f}x"),
-        ("bare zerorpc stream, lists of 100, same dicts -> to_dataframe", f"{med['bare']:,.0f}", "baseline"),
-        ("  reference: to_dataframe over results already in memory", f"{med['memory']:,.0f}",
-         f"{med['memory'] / med['bare']:.2f}x"),
+    print_rows(f"medians of {args.reps} rounds: {args.results:,} cached rows -> DataFrame of {shape[0]:,} x "
+               f"{shape[1]} ({ints} int64 columns); equal frames on all three paths", [
+        ("path", "rows/s", "vs dict", "vs floor"),
+        ("Arrow: batch_dataframe(client, 'pe_features', subkeys=[dense_features])", f"{med['arrow']:,.0f}",
+         f"{med['arrow'] / med['dict']:.1f}x", f"{med['arrow'] / med['floor']:.2f}x"),
+        ("dict: to_dataframe(batch_stream(...)), msgpack lists of 100", f"{med['dict']:,.0f}", "1.0x",
+         f"{med['dict'] / med['floor']:.2f}x"),
+        ("floor: bare zerorpc replay of the same IPC bytes -> pyarrow -> pandas", f"{med['floor']:,.0f}",
+         f"{med['floor'] / med['dict']:.1f}x", "1.00x"),
     ])
-    print(f"RESULT dataframe_rows_per_s={med['workbench']:,.0f} ({med['workbench'] / med['bare']:.2f}x the bare "
-          "zerorpc stream into the same DataFrame code)")
+    for path, m in mem.items():
+        print(f"client memory, {path} path: peak +{m['peak'] / 2**20:.0f} MiB for a frame of "
+              f"{m['frame'] / 2**20:.0f} MiB (memory_usage deep): {m['peak'] / m['frame']:.2f}x")
+    print(f"RESULT arrow_rows_per_s={med['arrow']:,.0f} ({med['arrow'] / med['dict']:.1f}x dict, target 10x; "
+          f"{med['arrow'] / med['floor']:.2f}x floor, target 0.6x); client peak "
+          f"{mem['arrow']['peak'] / mem['arrow']['frame']:.2f}x the frame (target 1.5x)")
     workbench.stop()
     bare.stop()
 

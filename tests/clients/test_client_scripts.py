@@ -29,7 +29,7 @@ from workbench.testing import REPO_ROOT, require_data
 
 SCRIPTS = sorted(p.stem for p in (REPO_ROOT / "workbench" / "clients").glob("*.py")
                  if p.stem not in {"__init__", "client_helper", "dataframes", "local_server", "workbench_cli",
-                                   "cli_extras"})
+                                   "cli_extras", "slabs"})
 IMAGE_SCN_MEM_EXECUTE, IMAGE_SCN_MEM_WRITE = 0x20000000, 0x80000000
 
 

@@ -160,7 +160,7 @@ def test_streaming_10000_results_to_parquet_keeps_client_memory_bounded(
     assert done.returncode == 0, done.stderr
     marks = json.loads(done.stdout)
     base, ten = marks["baseline"], marks["10000"]
-    assert (ten["rows"], ten["row_groups"]) == (10000, 10)
+    assert ten["rows"] == 10000 and ten["row_groups"] >= 10000 // 4096  # one row group per message (<= 4096 rows)
     grown = {count: (marks[count]["peak_kb"] - base) / 1024 for count in ("2000", "10000", "20000")}
     streamed_mb = marks["json_bytes_per_result"] * 10000 / 2**20
     with capsys.disabled():

@@ -23,6 +23,7 @@ NAMED_WORKER_CALLS = {
     "explain": lambda c, name, md5: c.explain(name, md5),
     "test_worker": lambda c, name, md5: c.test_worker(name),
     "batch_work_request": lambda c, name, md5: list(c.batch_work_request(name, {"md5_list": [md5]})),
+    "batch_arrow": lambda c, name, md5: list(c.batch_arrow(name, {"md5_list": [md5]})),
 }
 
 

@@ -1,18 +1,18 @@
-"""Result streams as pandas DataFrames or Parquet files, read chunk by chunk so client memory stays bounded.
+"""Result streams as pandas DataFrames or Parquet files.
 
-Any stream of results works: ``batch_work_request``, ``set_work_request`` or a plain list of
-``work_request`` answers. Each result ``{'md5': ..., WORKER: output}`` becomes one row: ``md5``, ``error``
-(``"Type: message"`` for a failed sample, else None), ``error_kind`` (``not_applicable``, ``timed_out``...)
-and the worker's output fields, nested dicts flattened by dotted name (``dense_features.file_size``).
-Lists stay as they are (one cell holds the list). Ask the server for ``subkeys`` so that only the fields you
-need cross the wire::
+``batch_dataframe``, ``batch_frames``, ``batch_parquet`` and ``set_dataframe`` use the columnar path: the
+server's ``batch_arrow`` stream of typed Arrow record batches (see ``workbench.clients.slabs``): integers stay
+int64, lists stay lists, a failed sample is a row with its ``error``. ``batch_table`` gives the Arrow table
+itself. Each row is ``md5``, ``error`` (``"Type: message"`` for a failed sample, else null), ``error_kind``
+(``not_applicable``, ``timed_out``...) and the worker's output fields, nested dicts flattened by dotted name
+(``dense_features.file_size``). Ask the server for ``subkeys`` so that only the fields you need cross the
+wire::
 
     frame = batch_dataframe(client, "pe_features", subkeys=["pe_features.dense_features"], type_tag="exe")
     batch_parquet(client, "pe_features", "features.parquet", type_tag="exe")
 
-``write_parquet`` holds one chunk at a time (each becomes one Parquet row group), and the batch helpers let the
-server send only about one chunk ahead of the reader (zerorpc ``slots``), so client memory stays bounded
-whatever the length of the stream.
+The dict path stays for any other stream of results (``work_request`` answers, ``batch_stream``):
+``to_dataframe``/``iter_frames`` build rows from dicts, and ``write_parquet`` holds one chunk at a time.
 """
 
 from __future__ import annotations
@@ -28,36 +28,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zerorpc
 
+from workbench.clients import slabs
 from workbench.clients.client_helper import batch_results, flatten
+from workbench.server.planning.arrow_slabs import ROW_KEYS, ROWS_PER_MESSAGE, flatten_fields, result_row
 
 CHUNK_ROWS = 1000
-ROW_KEYS = ("md5", "error", "error_kind")
-
-
-def flatten_fields(value: dict[str, Any], prefix: str = "", into: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Nested dicts as one level with dotted keys (``{'a': {'b': 1}}`` -> ``{'a.b': 1}``); lists kept whole."""
-    into = {} if into is None else into
-    for key, item in value.items():
-        name = f"{prefix}{key}"
-        if isinstance(item, dict) and item:
-            flatten_fields(item, f"{name}.", into)
-        else:
-            into[name] = item
-    return into
-
-
-def result_row(result: dict[str, Any]) -> dict[str, Any]:
-    """One stream result as a flat row: md5, error, error_kind, then the output's fields by dotted name."""
-    error = result.get("error")
-    row: dict[str, Any] = {
-        "md5": result.get("md5"),
-        "error": f"{error.get('type')}: {error.get('message')}" if isinstance(error, dict) else error,
-        "error_kind": error.get("kind") if isinstance(error, dict) else None,
-    }
-    for key, output in result.items():
-        if key not in ROW_KEYS and isinstance(output, dict):
-            flatten_fields(output, into=row)
-    return row
+__all__ = ["ROW_KEYS", "batch_dataframe", "batch_frames", "batch_parquet", "batch_stream", "batch_table",
+           "flatten_fields", "iter_frames", "result_row", "set_dataframe", "to_dataframe", "write_parquet"]
 
 
 def row_chunks(results: Iterable[Any], chunk_rows: int = CHUNK_ROWS) -> Iterator[list[dict[str, Any]]]:
@@ -101,31 +78,35 @@ def batch_stream(client: zerorpc.Client, worker: str, subkeys: list[str] | None 
     return batch_results(client, worker, **_window(chunk_rows), **selection)
 
 
+def batch_table(client: zerorpc.Client, worker: str, subkeys: list[str] | None = None,
+                chunk_rows: int = ROWS_PER_MESSAGE, **selection: Any) -> pa.Table:
+    """A batch as one Arrow table (``batch_arrow``, ``chunk_rows`` rows per message): for Polars, DuckDB..."""
+    return slabs.batch_table(client, worker, subkeys, chunk_rows, **selection)
+
+
 def batch_frames(client: zerorpc.Client, worker: str, subkeys: list[str] | None = None,
-                 chunk_rows: int = CHUNK_ROWS, **selection: Any) -> Iterator[pd.DataFrame]:
-    """A batch as DataFrames of ``chunk_rows`` rows, for streams too large for one DataFrame."""
-    return iter_frames(batch_stream(client, worker, subkeys, chunk_rows, **selection), chunk_rows)
+                 chunk_rows: int = ROWS_PER_MESSAGE, **selection: Any) -> Iterator[pd.DataFrame]:
+    """A batch as one DataFrame per message of up to ``chunk_rows`` rows, for streams too large for one frame."""
+    for message in slabs.batch_messages(client, worker, subkeys, chunk_rows, **selection):
+        yield slabs.table_to_frame(pa.Table.from_batches([slabs.read_message(message)]))
 
 
 def batch_dataframe(client: zerorpc.Client, worker: str, subkeys: list[str] | None = None,
-                    chunk_rows: int = CHUNK_ROWS, **selection: Any) -> pd.DataFrame:
-    """A batch as one DataFrame, one row per selected sample."""
-    return to_dataframe(batch_stream(client, worker, subkeys, chunk_rows, **selection), chunk_rows)
+                    chunk_rows: int = ROWS_PER_MESSAGE, **selection: Any) -> pd.DataFrame:
+    """A batch as one DataFrame, one row per selected sample, typed columns (see ``slabs.table_to_frame``)."""
+    return slabs.messages_frame(slabs.batch_messages(client, worker, subkeys, chunk_rows, **selection))
 
 
 def batch_parquet(client: zerorpc.Client, worker: str, path: str | Path, subkeys: list[str] | None = None,
-                  chunk_rows: int = CHUNK_ROWS, **selection: Any) -> dict[str, Any]:
-    """A batch written to a Parquet file chunk by chunk (see write_parquet): memory stays at about one chunk."""
-    return write_parquet(batch_stream(client, worker, subkeys, chunk_rows, **selection), path, chunk_rows)
+                  chunk_rows: int = ROWS_PER_MESSAGE, **selection: Any) -> dict[str, Any]:
+    """A batch written to a typed Parquet file, one row group per message (``slabs.write_batches``)."""
+    return slabs.write_batches(slabs.batch_messages(client, worker, subkeys, chunk_rows, **selection), path)
 
 
 def set_dataframe(client: zerorpc.Client, worker: str, sample_set: str, subkeys: list[str] | None = None,
-                  chunk_rows: int = CHUNK_ROWS) -> pd.DataFrame:
-    """``set_work_request`` over a stored sample set as one DataFrame."""
-    window = _window(chunk_rows)
-    stream = client.set_work_request(worker, sample_set, {"subkeys": subkeys, "batch_size": window["batch_size"]},
-                                     slots=window["slots"])
-    return to_dataframe(stream, chunk_rows)
+                  chunk_rows: int = ROWS_PER_MESSAGE) -> pd.DataFrame:
+    """A stored sample set as one DataFrame (the columnar path over the set's md5s)."""
+    return batch_dataframe(client, worker, subkeys, chunk_rows, md5_list=client.get_sample_set(sample_set))
 
 
 # --- Parquet ---------------------------------------------------------------------------------------

@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", action="append", default=[], help="only samples carrying this tag (repeatable)")
     p.add_argument("--subkeys", help="comma-separated dotted fields to fetch (fewer bytes on the wire)")
     p.add_argument("--columns", type=int, default=6, help="fields shown per row in the table (default 6)")
-    p.add_argument("--out", type=Path, help="also write every result to FILE.parquet or FILE.csv")
+    p.add_argument("--out", type=_out_path, help="also write every result, typed, to FILE (.parquet, .arrow, "
+                   ".feather, .csv or .jsonl: one row per sample, nested fields by dotted name)")
     command("workers", "list the workers with their status and summary")
     p = command("help", "help on a command of this tool, an API method or a worker (default: everything)")
     p.add_argument("topic", nargs="?", default=None)
@@ -181,6 +182,8 @@ def _batch_stream(client: zerorpc.Client, args: argparse.Namespace) -> tuple[Ite
 
 
 def cmd_batch(client: zerorpc.Client, args: argparse.Namespace) -> int:
+    if args.out:
+        return _batch_to_file(client, args)
     stream, total = _batch_stream(client, args)
     with cli_extras.Interrupt() as interrupt:
         code, received = _batch_rows(args, interrupt.results(stream), total)
@@ -211,11 +214,8 @@ def _batch_rows(args: argparse.Namespace, stream: Iterator[dict], total: int) ->
                 rows.append({"md5": row["md5"], "status": kind or "ok", **{c: row.get(c) for c in fields}})
             yield result
 
-    if args.out:
-        _write(counted(), args.out)
-    else:
-        for _ in counted():
-            pass
+    for _ in counted():
+        pass
     if not args.json:
         print(ch.format_table(rows, ["md5", "status", *fields]))
     print(f"{args.worker}: {sum(counts.values())} samples: {counts['ok']} ok, {counts['failed']} failed, "
@@ -223,15 +223,58 @@ def _batch_rows(args: argparse.Namespace, stream: Iterator[dict], total: int) ->
     return WORK_FAILED if counts["failed"] else OK, sum(counts.values())
 
 
-def _write(results: Iterator[dict], path: Path) -> None:
-    from workbench.clients.dataframes import iter_frames, write_parquet
+def _out_path(text: str) -> Path:
+    """``--out FILE``: its extension names the format; any other is a usage error (exit 2), not a misnamed file."""
+    from workbench.clients.slabs import check_format
 
-    if path.suffix == ".csv":
-        for number, frame in enumerate(iter_frames(results)):
-            frame.to_csv(path, mode="w" if number == 0 else "a", header=number == 0, index=False)
-    else:
-        write_parquet(results, path)
-    print(f"wrote {path}", file=sys.stderr)
+    try:
+        check_format(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return Path(text)
+
+
+def _batch_to_file(client: zerorpc.Client, args: argparse.Namespace) -> int:
+    """``batch --out FILE``: the typed columnar stream (batch_arrow) written by FILE's extension; the same progress
+    bar, table and counts as without --out (with --json, one flat row per line)."""
+    from workbench.clients import slabs
+
+    md5s = client.get_sample_set(client.generate_sample_set(args.tag or None, args.type_tag))
+    if not md5s and (problem := cli_extras.selection_problem(client, args.type_tag, args.tag)):
+        raise CliError(problem, USAGE)
+    counts = {"ok": 0, "failed": 0, "not_applicable": 0}
+    rows: list[dict[str, Any]] = []
+    fields: list[str] = []
+    progress = tqdm(total=len(md5s), desc=args.worker, unit="sample", file=sys.stderr, disable=None)
+
+    def counted(messages: Iterator[bytes]) -> Iterator[bytes]:
+        for message in messages:
+            batch = slabs.read_message(message)
+            fields[:] = fields or [n for n in batch.schema.names if n not in ("md5", "error", "error_kind")][
+                :args.columns]
+            shown = batch if args.json else batch.select(["md5", "error", "error_kind", *fields])
+            for row in shown.to_pylist():
+                kind = row["error_kind"]
+                counts["ok" if not row["error"] else "not_applicable" if kind == "not_applicable" else "failed"] += 1
+                if args.json:
+                    print(json.dumps(row, sort_keys=True, default=str))
+                else:
+                    rows.append({"md5": row["md5"], "status": kind or "ok", **{c: row.get(c) for c in fields}})
+            progress.update(batch.num_rows)
+            yield message
+
+    with progress, cli_extras.Interrupt() as interrupt:  # Ctrl-C: the rows received make a complete file
+        messages = interrupt.results(slabs.batch_messages(client, args.worker, _subkeys(args.subkeys), md5_list=md5s))
+        summary = slabs.write_batches(counted(messages), args.out)
+    if interrupt.requested:
+        cli_extras.say_interrupted(summary["rows"], len(md5s), args.out)
+        return 130
+    if not args.json:
+        print(ch.format_table(rows, ["md5", "status", *fields]))
+    print(f"wrote {summary['path']}: {summary['rows']} rows, {len(summary['columns'])} columns", file=sys.stderr)
+    print(f"{args.worker}: {sum(counts.values())} samples: {counts['ok']} ok, {counts['failed']} failed, "
+          f"{counts['not_applicable']} not applicable", file=sys.stderr)
+    return WORK_FAILED if counts["failed"] else OK
 
 
 def _selection(client: zerorpc.Client, args: argparse.Namespace) -> tuple[dict[str, Any], int]:

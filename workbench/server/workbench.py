@@ -32,6 +32,7 @@ from workbench.server.intake.sample_intake import (
     store_bytes,
 )
 from workbench.server.intake.uploads import Uploads
+from workbench.server.planning import arrow_slabs
 from workbench.server.planning.plugin_manager import PluginManager
 from workbench.server.planning.work_front import WorkFront
 
@@ -219,6 +220,15 @@ class Workbench:
             for start in range(0, len(raw), 1 << 20):
                 yield raw[start:start + (1 << 20)]
 
+    def stream_sample_arrow(self, md5: str, max_rows: int | None = None) -> Iterator[bytes]:
+        """A Zeek log (typed from #types) or JSON / JSON-lines sample as Arrow IPC messages (arrow_slabs)."""
+        info = self._info(md5)
+        if info["type_tag"] not in ("bro", "json"):
+            raise BadArgument(f"sample {md5} is {info['type_tag']!r}: only Zeek logs ('bro') and JSON samples "
+                              "stream as Arrow; use format 'records' for the rest")
+        raw = self.store.get_sample_bytes(info["md5"]) or b""
+        return (arrow_slabs.zeek_messages if info["type_tag"] == "bro" else arrow_slabs.json_messages)(raw, max_rows)
+
     def _md5_list(self, md5_list: Any) -> list[str]:
         if not isinstance(md5_list, list | tuple):
             raise BadArgument(f"md5_list must be a list of md5s, got {type(md5_list).__name__}")
@@ -296,6 +306,12 @@ class Workbench:
         kwargs = dict(kwargs or {})
         self.plugins.get(worker_name)
         return self.front.stream(worker_name, self.select_md5s(kwargs), kwargs.get("subkeys"))
+
+    def batch_arrow(self, worker_name: str, kwargs: dict[str, Any] | None = None) -> Iterator[bytes]:
+        """batch_work_request as Arrow IPC messages, ``batch_size`` rows each (see server/planning/arrow_slabs.py)."""
+        kwargs = dict(kwargs or {})
+        return arrow_slabs.slab_messages(self.front, worker_name, self.select_md5s(kwargs), kwargs.get("subkeys"),
+                                         kwargs.get("batch_size", arrow_slabs.ROWS_PER_MESSAGE))
 
     def set_work_request(self, worker_name: str, sample_set: str, subkeys: list[str] | None = None) -> Iterator[dict]:
         """One result per sample of a stored set, streamed as they finish."""

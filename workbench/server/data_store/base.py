@@ -7,6 +7,7 @@ Outputs are stored as readable documents (JSON text in sqlite, documents in Mong
 
 from __future__ import annotations
 
+import json
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
@@ -154,6 +155,28 @@ class DataStore(ABC):
     def get_outputs(self, md5s: list[str], worker: str) -> dict[str, dict[str, Any]]:
         """``{md5: {'chain_version', 'output'}}`` for many samples in one indexed query, absent ones left out: the
         cache check of a batch stream (no versions or time decoded; ``get_output`` has them)."""
+
+    def get_output_texts(self, md5s: list[str], worker: str,
+                         paths: list[str] | None = None) -> dict[str, tuple[str, str]]:
+        """``{md5: (chain_version, output as JSON text)}``, like ``get_outputs``, for readers that parse a whole
+        chunk in one go (Arrow slabs); with ``paths`` (dotted, e.g. ``dense_features.file_size``) only those
+        parts, nested as in the output, a missing one null. This default encodes ``get_outputs``; sqlite
+        returns its stored text, or extracts the paths in the query."""
+        found = {}
+        for md5, doc in self.get_outputs(md5s, worker).items():
+            output = doc["output"]
+            if paths:
+                picked: dict[str, Any] = {}
+                for path in paths:
+                    *parents, last = path.split(".")
+                    source, target = output, picked
+                    for part in parents:
+                        source = source.get(part) if isinstance(source, dict) else None
+                        target = target.setdefault(part, {})
+                    target[last] = source.get(last) if isinstance(source, dict) else None
+                output = picked
+            found[md5] = (doc["chain_version"], json.dumps(output))
+        return found
 
     # --- bulk loading ------------------------------------------------------------------------------
     @abstractmethod

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -92,6 +93,24 @@ MAX_SQL_PARAMS = 500  # md5s per IN (...) query: far below sqlite's limit, big e
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+PLAIN_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def _json_paths(paths: list[str], prefix: str = "") -> str:
+    """SQL building ``{first: {second: ...}}`` from the stored output, only ``paths`` (checked PLAIN_PATH)."""
+    tree: dict[str, list[str] | None] = {}
+    for path in paths:
+        head, _, rest = path.partition(".")
+        tree.setdefault(head, [])
+        if rest and tree[head] is not None:
+            tree[head].append(rest)
+        elif not rest:
+            tree[head] = None  # the whole value, whatever deeper paths also asked
+    parts = [f"'{key}', " + (f"json(output -> '$.{prefix}{key}')" if not rest else _json_paths(rest, f"{prefix}{key}."))
+             for key, rest in tree.items()]
+    return f"json_object({', '.join(parts)})"
 
 
 def path_from_uri(uri: str) -> Path:
@@ -340,6 +359,19 @@ class SqliteStore(DataStore):
             sql = f"SELECT md5, chain_version, output FROM outputs WHERE worker=? AND md5 IN ({marks})"
             for md5, chain_version, text in self._db.execute(sql, (worker, *chunk)):
                 found[md5] = {"chain_version": chain_version, "output": json.loads(text)}
+        return found
+
+    def get_output_texts(self, md5s: list[str], worker: str,
+                         paths: list[str] | None = None) -> dict[str, tuple[str, str]]:
+        if paths and not all(PLAIN_PATH.fullmatch(p) for p in paths):
+            return super().get_output_texts(md5s, worker, paths)  # keys SQL cannot name safely: in Python
+        column = _json_paths(paths) if paths else "output"
+        found: dict[str, tuple[str, str]] = {}
+        for start in range(0, len(md5s), MAX_SQL_PARAMS):
+            chunk = md5s[start:start + MAX_SQL_PARAMS]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT md5, chain_version, {column} FROM outputs WHERE worker=? AND md5 IN ({marks})"
+            found.update((md5, (version, text)) for md5, version, text in self._db.execute(sql, (worker, *chunk)))
         return found
 
     def iter_outputs(self, worker: str, fields: list[str] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -81,6 +81,17 @@ class WorkFront:
             output = select_subkeys(worker, output, subkeys)
         return {"md5": md5, worker: output}
 
+    def cached_texts(self, worker: str, md5s: list[str], paths: list[str] | None = None) -> dict[str, str] | None:
+        """Valid stored outputs as JSON text (only ``paths`` when given), one store query (Arrow slabs parse them
+        in bulk); None when the chain is not cacheable or needs each sample's type_tag (``stream`` serves them)."""
+        if self.planner.needs_type_tag(worker):
+            return None
+        top = self.planner.shape(worker, None).steps[-1]
+        if not top.cacheable:
+            return None
+        return {md5: text for md5, (chain, text) in self.store.get_output_texts(md5s, worker, paths).items()
+                if chain == top.chain_version}
+
     def compute_here(self, worker: str, md5s: list[str]) -> list[dict[str, Any]]:
         """Results for a chunk of a group batch, computed by this server (never spread further), in order."""
         self.plugins.get(worker)

@@ -93,8 +93,14 @@ class WorkbenchRPC:
 
     @zerorpc.stream
     def stream_sample(self, md5: str, kwargs: dict | None = None) -> Iterator[Any]:
-        """Stream a sample: Bro logs as typed records, text line by line, others in 1 MiB chunks. kwargs: max_rows."""
-        return self._wb.stream_sample(md5, (kwargs or {}).get("max_rows"))
+        """Stream a sample: Bro logs as typed records, text line by line, others in 1 MiB chunks. kwargs: max_rows;
+        format 'arrow': a Zeek log or JSON-lines sample as Arrow IPC messages (typed from Zeek's #types)."""
+        kwargs = kwargs or {}
+        if kwargs.get("format", "records") == "arrow":
+            return self._wb.stream_sample_arrow(md5, kwargs.get("max_rows"))
+        if kwargs.get("format", "records") != "records":
+            raise BadArgument(f"unknown stream_sample format {kwargs['format']!r}; use 'records' or 'arrow'")
+        return self._wb.stream_sample(md5, kwargs.get("max_rows"))
 
     def store_sample_set(self, md5_list: list) -> str:
         """Store a list of md5s and return the set's id."""
@@ -160,6 +166,10 @@ class WorkbenchRPC:
         md5_list, tags; threshold 0-100, default 25; batch_size), each pair once, from the store's index."""
         kwargs = dict(kwargs or {})
         return _batched(self._wb.similarity_graph(kwargs), kwargs.get("batch_size", 1))
+
+    def batch_arrow(self, worker_name: str, kwargs: dict | None = None) -> Iterator[Any]:
+        """batch_work_request as Arrow IPC messages (typed columns, rows = samples; batch_size rows each)."""
+        return self._wb.batch_arrow(worker_name, dict(kwargs or {}))
 
     def list_all_workers(self) -> list:
         """Every worker found, with status ok/failed (and why), summary and dependencies."""
