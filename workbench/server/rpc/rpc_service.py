@@ -167,6 +167,7 @@ class WorkbenchRPC:
         kwargs = dict(kwargs or {})
         return _batched(self._wb.similarity_graph(kwargs), kwargs.get("batch_size", 1))
 
+    @zerorpc.stream
     def batch_arrow(self, worker_name: str, kwargs: dict | None = None) -> Iterator[Any]:
         """batch_work_request as Arrow IPC messages (typed columns, rows = samples; batch_size rows each)."""
         return self._wb.batch_arrow(worker_name, dict(kwargs or {}))
