@@ -7,21 +7,10 @@ from __future__ import annotations
 import email
 import hashlib
 from email.message import EmailMessage
-from pathlib import Path
 
 import eml_parser
 import olefile
-import pytest
 from document_samples import built_samples, eml_bytes, msg_bytes
-
-from workbench.testing import make_workbench
-
-
-@pytest.fixture
-def workbench(tmp_path: Path):
-    bench = make_workbench(tmp_path)
-    yield bench
-    bench.close()
 
 
 def _md5(data: bytes) -> str:

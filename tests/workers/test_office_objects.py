@@ -14,15 +14,6 @@ from pathlib import Path
 import pytest
 from document_samples import DEFAULT_PASSWORD, OFFICE_DATA, PACKAGE_PAYLOAD, built_samples, decrypt
 
-from workbench.testing import make_workbench
-
-
-@pytest.fixture
-def workbench(tmp_path: Path):
-    bench = make_workbench(tmp_path)
-    yield bench
-    bench.close()
-
 
 def _md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()

@@ -7,21 +7,13 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import pytest
 from document_samples import OFFICE_DATA, PACKAGE_PAYLOAD, ole1_object, ole_native, rtf_bytes
 
 from workbench.server.intake.type_tagger import guess_type_tag
-from workbench.testing import make_workbench
 
 EQUATION_NATIVE = b"\x1c\x00\x00\x00\x02\x00" + b"\0" * 26
 INNER_DOC = b"A document carried in an RTF object\r\n" * 3
 
-
-@pytest.fixture
-def workbench(tmp_path: Path):
-    bench = make_workbench(tmp_path)
-    yield bench
-    bench.close()
 
 
 def _md5(data: bytes) -> str:

@@ -17,12 +17,6 @@ from workbench.testing import make_workbench, require_data, run_worker
 CENTRAL_HEADER = b"PK\x01\x02"
 
 
-@pytest.fixture
-def workbench(tmp_path: Path):
-    bench = make_workbench(tmp_path)
-    yield bench
-    bench.close()
-
 
 def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
     buffer = io.BytesIO()

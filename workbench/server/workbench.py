@@ -338,8 +338,8 @@ class Workbench:
         for type_tag in worker.applies_to or (None,):
             md5 = md5 or next(iter(self.store.iter_md5s(type_tag=type_tag)), None)
         if md5 is None:
-            raise BadArgument(f"no stored sample for worker {worker_name!r} to run on; store a "
-                              f"{'/'.join(worker.applies_to) or 'any'} sample first")
+            kind = f"a {'/'.join(worker.applies_to)} sample" if worker.applies_to else "a sample"
+            raise BadArgument(f"no stored sample for worker {worker_name!r} to run on; store {kind} first")
         started = time.perf_counter()
         try:
             output = self.front.run_afresh(worker_name, md5)
