@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import zerorpc
 
-from workbench.testing import DATA_DIR, REPO_ROOT, require_data
+from workbench.server.workbench import Workbench
+from workbench.testing import DATA_DIR, REPO_ROOT, make_workbench, require_data
 
 __all__ = ["DATA_DIR", "REPO_ROOT", "require_data"]
 
@@ -106,3 +107,15 @@ def server_factory(tmp_path: Path) -> Iterator:
 def server(server_factory) -> RunningServer:  # noqa: ANN001 - fixture
     """One fresh server with 2 worker processes over an empty sqlite file."""
     return server_factory()
+
+
+@pytest.fixture
+def workbench(tmp_path: Path) -> Iterator[Workbench]:
+    """An in-process Workbench on a sqlite file of this test's own (chains run here, procs=0).
+
+    Lives here, not in a ``tests/workers/conftest.py``: a second module named ``conftest`` would shadow this
+    one for every ``from conftest import ...`` depending on collection order.
+    """
+    bench = make_workbench(tmp_path)
+    yield bench
+    bench.close()
