@@ -33,6 +33,16 @@ def _error(kind: str, name: str, message: str) -> dict[str, Any]:
     return {"type": name, "kind": kind, "message": message}
 
 
+def _sample_source(store: DataStore, md5: str) -> dict[str, Any] | None:
+    """YARA's input for a sample: its file when the store keeps one (YARA maps it: no copy into Python), else
+    its bytes; None when the sample is gone."""
+    path = store.sample_path(md5)
+    if path is not None:
+        return {"filepath": str(path)}
+    data = store.get_sample_bytes(md5)
+    return None if data is None else {"data": data}
+
+
 def match_samples(store: DataStore, rules_hash: str, compiled_path: str, md5s: list[str],
                   timeout_s: int) -> list[dict[str, Any]]:
     """``{md5, matches: [{namespace, rule, tags}]}`` per sample (``error`` instead when it could not be scanned).
@@ -41,13 +51,13 @@ def match_samples(store: DataStore, rules_hash: str, compiled_path: str, md5s: l
     rules = _rules(rules_hash, compiled_path)
     results = []
     for md5 in md5s:
-        data = store.get_sample_bytes(md5)
-        if data is None:
+        source = _sample_source(store, md5)
+        if source is None:
             results.append({"md5": md5, "matches": [], "error": _error(
                 "raised", "UnknownMD5", f"sample {md5} was removed before the retrohunt reached it")})
             continue
         try:
-            found = rules.match(data=data, timeout=timeout_s)
+            found = rules.match(**source, timeout=timeout_s)
         except yara.TimeoutError:
             results.append({"md5": md5, "matches": [], "error": _error(
                 "timed_out", "WorkerTimeout", f"YARA rules ran past {timeout_s} s on sample {md5} and were "
@@ -55,6 +65,10 @@ def match_samples(store: DataStore, rules_hash: str, compiled_path: str, md5s: l
                 "worker_timeout")})
             continue
         except yara.Error as exc:
+            if "filepath" in source and not store.has_sample(md5):
+                results.append({"md5": md5, "matches": [], "error": _error(
+                    "raised", "UnknownMD5", f"sample {md5} was removed while the retrohunt read it")})
+                continue
             results.append({"md5": md5, "matches": [], "error": _error(
                 "raised", "WorkerFailed", f"YARA failed on sample {md5}: {exc}")})
             continue
