@@ -22,7 +22,8 @@ import pymongo
 import pytest
 
 from workbench.exceptions import BadArgument, StoreError, UnknownMD5
-from workbench.server.data_store import DataStore, open_store
+from workbench.server.data_store import DataStore, open_store, sqlite_store
+from workbench.server.data_store import mongo_store as mongo_backend
 from workbench.server.data_store.sqlite_store import TEXT_SEARCH_SQL
 
 REAL_MONGO_URI = os.environ.get("WORKBENCH_TEST_MONGO_URI", "")
@@ -139,6 +140,28 @@ class TestStoreContract:
         assert list(store.iter_md5s(tags=["evil", "upx"])) == [exe1, exe3]
         assert list(store.iter_md5s(type_tag="pdf", tags=["upx"])) == []
         assert list(store.iter_md5s(type_tag="zip")) == []
+
+    def test_selections_walk_in_pages_and_keep_age_order_and_filters(self, store: DataStore,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+        """Issue 17: iter_md5s reads keyset pages (a page of 7 here, so every walk crosses many pages)."""
+        monkeypatch.setattr(sqlite_store, "SELECTION_PAGE", 7)
+        monkeypatch.setattr(mongo_backend, "SELECTION_PAGE", 7)
+        rows = [(b"paged %d" % i, hashlib.md5(b"paged %d" % i).hexdigest(), f"p{i}", "exe" if i % 3 else "pdf")
+                for i in range(60)]
+        md5s = [row[1] for row in rows]
+        for start in range(0, 60, 20):  # three bulk calls: three import times, ties broken within each
+            assert store.store_samples(rows[start:start + 20]) == 20
+        for i, md5 in enumerate(md5s):
+            store.add_tags(md5, ["t1"] * (i % 2 == 0) + ["t2"] * (i % 5 == 0) or ["none"])
+        store.remove_sample(md5s[10])
+        kept = [(i, m) for i, m in enumerate(md5s) if i != 10]
+        assert list(store.iter_md5s()) == [m for _, m in kept]
+        assert list(store.iter_md5s(type_tag="pdf")) == [m for i, m in kept if i % 3 == 0]
+        assert list(store.iter_md5s(tags=["t1"])) == [m for i, m in kept if i % 2 == 0]
+        assert list(store.iter_md5s(tags=["t1", "t2"])) == [m for i, m in kept if i % 10 == 0]
+        assert list(store.iter_md5s(type_tag="exe", tags=["t2", "t1"])) == [m for i, m in kept if i % 30 in (10, 20)]
+        store.set_tags(md5s[0], ["t2"])
+        assert md5s[0] not in store.iter_md5s(tags=["t1"]) and md5s[0] in store.iter_md5s(tags=["t2"])
 
     def test_count_total_bytes_and_oldest_md5s(self, store: DataStore) -> None:
         assert (store.count_samples(), store.total_sample_bytes(), store.oldest_md5s(5)) == (0, 0, [])
@@ -336,6 +359,42 @@ def test_sqlite_md5_prefix_lookup_is_an_index_range_not_a_scan(tmp_path: Path) -
         store.close()
 
 
+def test_sqlite_selections_are_index_ranges_never_a_scan_of_samples(tmp_path: Path) -> None:
+    """Issue 17: every page query of iter_md5s (all, type_tag, tags, both) searches an index; none scans."""
+    store = open_store(f"sqlite:///{tmp_path}/wb.db")
+    try:
+        md5 = put(store, b"one", type_tag="exe")
+        store.add_tags(md5, ["t1", "t2"])
+        statements: list[str] = []
+        store._db.set_trace_callback(statements.append)  # the SQL the store really runs, values bound
+        for type_tag, tags in ((None, None), ("exe", None), (None, ["t1"]), ("exe", ["t1", "t2"])):
+            assert list(store.iter_md5s(type_tag=type_tag, tags=tags)) == [md5]
+        store._db.set_trace_callback(None)
+        assert len(statements) == 4
+        for sql in statements:
+            detail = " ".join(row[-1] for row in store._db.execute(f"EXPLAIN QUERY PLAN {sql}"))
+            assert "SCAN" not in detail and "TEMP B-TREE" not in detail, (sql, detail)
+            assert "SEARCH" in detail, detail
+    finally:
+        store.close()
+
+
+def test_sqlite_store_made_before_sample_tags_and_counts_gets_them_on_open(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/wb.db"
+    store = open_store(uri)
+    a, b = put(store, b"old a"), put(store, b"old bb")
+    store.add_tags(a, ["t1"])
+    store._db.executescript("DROP TABLE sample_tags; DROP TABLE store_counts;")  # as a store from before
+    store.close()
+    store = open_store(uri)
+    try:
+        assert list(store.iter_md5s(tags=["t1"])) == [a]
+        assert (store.count_samples(), store.total_sample_bytes()) == (2, 11)
+        assert b in store.iter_md5s()
+    finally:
+        store.close()
+
+
 def test_sqlite_store_keeps_everything_after_close_and_reopen(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/wb.db"
     store = open_store(uri)
@@ -406,6 +465,8 @@ class TestMongoDocuments:
 
         assert [("type_tag", 1)] in keys("samples") and [("tags", 1)] in keys("samples")
         assert [("import_time", 1), ("file_id", 1)] in keys("samples")
+        for field in ("tags", "type_tag"):  # issue 17: a selection is an index range in age order, no sort
+            assert [(field, 1), ("import_time", 1), ("file_id", 1)] in keys("samples")
         assert [("child", 1), ("parent", 1)] in keys("links")
         mongo_store._db.outputs.insert_one({"md5": "m", "worker": "w"})
         with pytest.raises(pymongo.errors.DuplicateKeyError, match="(?i)duplicate key"):
