@@ -651,8 +651,8 @@ class SqliteStore(DataStore):
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("UPDATE store_counts SET value = 0")
-            for table in ("samples", "sample_bytes", "tags", "sample_tags", "sample_sets", "links", "outputs", "graph_nodes",
-                          "graph_rels", "leases"):
+            for table in ("samples", "sample_bytes", "tags", "sample_tags", "sample_sets", "links", "outputs",
+                          "graph_nodes", "graph_rels", "leases"):
                 self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - table names are constants above
             self.files.clear()
             fuzzy.clear(self._db)
