@@ -24,6 +24,8 @@ import pytest
 from workbench.exceptions import BadArgument, StoreError, UnknownMD5
 from workbench.server.data_store import DataStore, open_store, sqlite_store
 from workbench.server.data_store import mongo_store as mongo_backend
+from workbench.server.data_store import sample_sets_mongo as sets_mongo
+from workbench.server.data_store import sample_sets_sqlite as sets_sqlite
 from workbench.server.data_store.sqlite_store import TEXT_SEARCH_SQL
 
 REAL_MONGO_URI = os.environ.get("WORKBENCH_TEST_MONGO_URI", "")
@@ -62,6 +64,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DataStore]
 @pytest.fixture(params=[MONGODB_REAL, MONGOMOCK])
 def mongo_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     yield from _open_backend(request.param, tmp_path)
+
+
+def _member_rows(store: DataStore) -> int:
+    """Membership rows the store holds, all sets together (removed and expired sets must leave none)."""
+    if isinstance(store, sqlite_store.SqliteStore):
+        return store._db.execute("SELECT COUNT(*) FROM set_members").fetchone()[0]
+    return store._db.sample_set_members.count_documents({})
 
 
 def put(store: DataStore, data: bytes, filename: str = "sample.bin", type_tag: str = "data") -> str:
@@ -195,10 +204,51 @@ class TestStoreContract:
 
     def test_sample_set_round_trips_and_unknown_id_is_none(self, store: DataStore) -> None:
         md5s = [put(store, b"set %d" % i) for i in range(3)]
-        store.store_sample_set("set-1", md5s)
-        store.store_sample_set("set-1", md5s)
-        assert store.get_sample_set("set-1") == md5s
-        assert store.get_sample_set("no-such-set") is None
+        assert store.store_sample_set("set-1", md5s) == "set-1"
+        assert store.store_sample_set("set-1", md5s[:1]) == "set-1"  # idempotent: the first one stays
+        assert store.get_sample_set("set-1") == md5s and store.sample_set_size("set-1") == 3
+        assert store.get_sample_set("no-such-set") is None and store.sample_set_size("no-such-set") is None
+        assert list(store.iter_sample_set("no-such-set")) == []
+
+    def test_sample_set_is_written_and_read_in_pages_under_the_hash_of_its_list(
+            self, store: DataStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Issue 17: membership rows a page at a time (3 here); the id is the md5 of the comma-joined list."""
+        monkeypatch.setattr(sets_sqlite, "PAGE", 3)
+        monkeypatch.setattr(sets_mongo, "PAGE", 3)
+        md5s = [hashlib.md5(b"member %d" % i).hexdigest() for i in range(10)] + [hashlib.md5(b"member 0").hexdigest()]
+        set_id = store.store_sample_set(None, iter(md5s))
+        assert set_id == hashlib.md5(",".join(md5s).encode()).hexdigest()
+        assert store.get_sample_set(set_id) == md5s and store.sample_set_size(set_id) == 11
+        assert store.store_sample_set(None, iter(md5s)) == set_id  # the copy is dropped, one set kept
+        assert list(store.iter_sample_set(set_id)) == md5s
+        empty = store.store_sample_set(None, iter([]))
+        assert store.get_sample_set(empty) == [] and empty == hashlib.md5(b"").hexdigest()
+
+    def test_removed_sample_set_is_gone_with_its_rows(self, store: DataStore) -> None:
+        md5s = [hashlib.md5(b"gone %d" % i).hexdigest() for i in range(5)]
+        set_id = store.store_sample_set(None, md5s)
+        kept = store.store_sample_set("kept", md5s[:2])
+        assert store.remove_sample_set(set_id) is True
+        assert store.get_sample_set(set_id) is None and store.remove_sample_set(set_id) is False
+        assert store.get_sample_set(kept) == md5s[:2]
+        assert _member_rows(store) == 2, "only the kept set's membership rows are left"
+        assert store.store_sample_set(None, md5s) == set_id and store.get_sample_set(set_id) == md5s
+
+    def test_expired_sample_set_reads_as_absent_and_is_purged(self, store: DataStore) -> None:
+        md5s = [hashlib.md5(b"old %d" % i).hexdigest() for i in range(4)]
+        old = store.store_sample_set(None, md5s, expires=time.time() - 1)
+        assert store.get_sample_set(old) is None and store.sample_set_size(old) is None
+        assert _member_rows(store) == 4
+        assert store.purge_expired_sample_sets() == 1 and store.purge_expired_sample_sets() == 0
+        assert _member_rows(store) == 0
+        soon = store.store_sample_set(None, md5s[:2], expires=time.time() + 3600)
+        forever = store.store_sample_set(None, md5s[:3])
+        assert store.store_sample_set(None, md5s[:3], expires=time.time() - 1) == forever  # never expires
+        store.purge_expired_sample_sets()
+        assert _member_rows(store) == 5
+        assert store.get_sample_set(soon) == md5s[:2] and store.get_sample_set(forever) == md5s[:3]
+        assert store.store_sample_set(None, md5s, expires=time.time() + 60) == old  # made again after expiry
+        assert store.get_sample_set(old) == md5s
 
     def test_links_are_seen_from_both_ends_and_recorded_once(self, store: DataStore) -> None:
         zip_md5, child1, child2 = put(store, b"zip"), put(store, b"child 1"), put(store, b"child 2")
@@ -391,6 +441,18 @@ def test_sqlite_store_made_before_sample_tags_and_counts_gets_them_on_open(tmp_p
         assert list(store.iter_md5s(tags=["t1"])) == [a]
         assert (store.count_samples(), store.total_sample_bytes()) == (2, 11)
         assert b in store.iter_md5s()
+    finally:
+        store.close()
+
+
+def test_sqlite_sample_set_from_before_membership_rows_is_read_and_removed(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/wb.db")
+    try:
+        with store._db:
+            store._db.execute("INSERT INTO sample_sets VALUES ('old', '[\"a\", \"b\"]')")
+        assert store.get_sample_set("old") == ["a", "b"] and store.sample_set_size("old") == 2
+        assert store.store_sample_set("old", ["c"]) == "old" and store.get_sample_set("old") == ["a", "b"]
+        assert store.remove_sample_set("old") is True and store.get_sample_set("old") is None
     finally:
         store.close()
 

@@ -26,6 +26,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from workbench.exceptions import StoreError, UnknownMD5
 from workbench.server.data_store import fuzzy_index_mongo as fuzzy
+from workbench.server.data_store import sample_sets_mongo as sample_sets
 from workbench.server.data_store import text_search
 from workbench.server.data_store.base import SAMPLE_INFO_FIELDS, DataStore
 
@@ -130,6 +131,7 @@ class MongoStore(DataStore):
         self._db.graph_rels.create_index([("source", 1), ("target", 1), ("rel", 1)], unique=True)
         self._db.leases.create_index("expires_at", expireAfterSeconds=0)  # tidying only: expiry is checked in queries
         fuzzy.ensure(self._db, _decode_output)
+        sample_sets.ensure(self._db)
         self._create_text_indexes()
 
     # --- samples -----------------------------------------------------------------------------------
@@ -272,14 +274,21 @@ class MongoStore(DataStore):
         pipeline = [{"$unwind": "$tags"}, {"$group": {"_id": "$tags", "n": {"$sum": 1}}}]
         return dict(sorted((row["_id"], row["n"]) for row in self._db.samples.aggregate(pipeline)))
 
-    # --- sample sets -------------------------------------------------------------------------------
-    def store_sample_set(self, set_id: str, md5_list: list[str]) -> None:
-        self._db.sample_sets.update_one({"_id": set_id}, {"$setOnInsert": {"md5_list": list(md5_list)}},
-                                        upsert=True)
+    # --- sample sets (sample_sets_mongo) ----------------------------------------------------------------
+    def store_sample_set(self, set_id: str | None, md5s: Iterable[str], expires: float | None = None) -> str:
+        return sample_sets.store(self._db, set_id, md5s, expires)
 
-    def get_sample_set(self, set_id: str) -> list[str] | None:
-        doc = self._db.sample_sets.find_one({"_id": set_id})
-        return doc["md5_list"] if doc else None
+    def sample_set_size(self, set_id: str) -> int | None:
+        return sample_sets.size(self._db, set_id)
+
+    def iter_sample_set(self, set_id: str) -> Iterator[str]:
+        return sample_sets.members(self._db, set_id)
+
+    def remove_sample_set(self, set_id: str) -> bool:
+        return sample_sets.remove(self._db, set_id)
+
+    def purge_expired_sample_sets(self) -> int:
+        return sample_sets.purge(self._db)
 
     # --- links -------------------------------------------------------------------------------------
     def add_link(self, parent: str, child: str) -> None:
@@ -514,8 +523,8 @@ class MongoStore(DataStore):
         self._db.graph_rels.delete_many({})
 
     def clear(self) -> None:
-        for name in ("samples", "fs.files", "fs.chunks", "outputs", "sample_sets", "links", "graph_nodes",
-                     "graph_rels", "leases", "store_counts"):
+        for name in ("samples", "fs.files", "fs.chunks", "outputs", "sample_sets", "sample_set_members", "links",
+                     "graph_nodes", "graph_rels", "leases", "store_counts"):
             self._db[name].delete_many({})
         self._db.text_index.delete_many({})
 

@@ -24,6 +24,7 @@ import gevent
 
 from workbench.exceptions import StoreError, UnknownMD5
 from workbench.server.data_store import fuzzy_index_sqlite as fuzzy
+from workbench.server.data_store import sample_sets_sqlite as sample_sets
 from workbench.server.data_store import text_search
 from workbench.server.data_store.base import SAMPLE_INFO_FIELDS, DataStore
 from workbench.server.data_store.sample_folder import SampleFolder
@@ -53,6 +54,7 @@ SAMPLE_TAGS = """
 CREATE TABLE IF NOT EXISTS sample_tags (tag TEXT NOT NULL, sid INTEGER NOT NULL, md5 TEXT NOT NULL,
     PRIMARY KEY (tag, sid)) WITHOUT ROWID;
 """
+BUSY_TIMEOUT_S = 30
 SELECTION_PAGE = 2000  # rows one selection query examines: a few ms, then other greenlets run
 
 # Filename substring search: an FTS5 trigram index over samples.filename (external content). Substrings of 3+
@@ -155,7 +157,8 @@ class SqliteStore(DataStore):
         self.files = SampleFolder(self.path.with_name(self.path.name + ".samples"), fsync)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                       timeout=BUSY_TIMEOUT_S)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=OFF")
@@ -167,6 +170,7 @@ class SqliteStore(DataStore):
             self._db.executescript(GROUP_SCHEMA)
             self._open_filename_index()
             fuzzy.ensure(self._db)
+            sample_sets.ensure(self._db)
             self._db.executescript(TEXT_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open sqlite store {self.path}: {exc}; check the path and permissions") from exc
@@ -371,14 +375,26 @@ class SqliteStore(DataStore):
     def get_all_tags(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT tag, COUNT(*) FROM tags GROUP BY tag ORDER BY tag").fetchall())
 
-    # --- sample sets -------------------------------------------------------------------------------
-    def store_sample_set(self, set_id: str, md5_list: list[str]) -> None:
-        with self._db:
-            self._db.execute("INSERT OR IGNORE INTO sample_sets VALUES (?, ?)", (set_id, json.dumps(md5_list)))
+    # --- sample sets (sample_sets_sqlite) ---------------------------------------------------------------
+    def store_sample_set(self, set_id: str | None, md5s: Iterable[str], expires: float | None = None) -> str:
+        return sample_sets.store(self._db, set_id, md5s, expires)
 
-    def get_sample_set(self, set_id: str) -> list[str] | None:
-        row = self._one("SELECT md5_list FROM sample_sets WHERE id=?", (set_id,))
-        return json.loads(row[0]) if row else None
+    def sample_set_size(self, set_id: str) -> int | None:
+        return sample_sets.size(self._db, set_id)
+
+    def iter_sample_set(self, set_id: str) -> Iterator[str]:
+        return sample_sets.members(self._db, set_id)
+
+    def remove_sample_set(self, set_id: str) -> bool:
+        removed = sample_sets.remove(self._db, set_id)
+        self.checkpoint()
+        return removed
+
+    def purge_expired_sample_sets(self) -> int:
+        purged = sample_sets.purge(self._db)
+        if purged:
+            self.checkpoint()
+        return purged
 
     # --- links -------------------------------------------------------------------------------------
     def add_link(self, parent: str, child: str) -> None:
@@ -650,13 +666,23 @@ class SqliteStore(DataStore):
     def clear(self) -> None:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("UPDATE store_counts SET value = 0")
-            for table in ("samples", "sample_bytes", "tags", "sample_tags", "sample_sets", "links", "outputs",
-                          "graph_nodes", "graph_rels", "leases"):
+            self._db.execute("UPDATE store_counts SET value = 0 WHERE name IN ('samples', 'bytes')")
+            for table in ("samples", "sample_bytes", "tags", "sample_tags", "sample_sets", "set_headers",
+                          "set_members", "links", "outputs", "graph_nodes", "graph_rels", "leases"):
                 self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - table names are constants above
             self.files.clear()
             fuzzy.clear(self._db)
             self._drop_text_entries("1=1", ())
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it, after a bulk delete (a WAL left at its peak size
+        costs disk until the server stops). A busy reader or writer elsewhere leaves part of it for later: the
+        wait is cut to 50 ms, as sqlite's busy wait sleeps without letting other greenlets run."""
+        self._db.execute("PRAGMA busy_timeout=50")
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
 
     def close(self) -> None:
         self._db.close()
