@@ -94,3 +94,31 @@ def plan_for(init: dict[str, Any], worker: str, md5: str, timeout: float) -> Cha
         store.close()
     plan.timeout = timeout
     return plan
+
+
+def build_scale_store(datastore: str, count: int, chunk: int = 20_000) -> list[str]:
+    """A store of ``count`` small samples through the bulk path (issue 17's scale tests and bench_scale.py):
+    every 10th tagged ``t1``, every 100th ``t2``, each with a valid cached ``meta`` output. Returns the md5s,
+    oldest first."""
+    import hashlib
+
+    chain_version, versions = PluginManager().chain_version("meta")
+    store = open_store(datastore)
+    md5s: list[str] = []
+    try:
+        for start in range(0, count, chunk):
+            samples, outputs = [], []
+            for i in range(start, min(count, start + chunk)):
+                data = b"scale sample %09d " % i + bytes(range(i % 200, i % 200 + 40))
+                md5 = hashlib.md5(data).hexdigest()
+                samples.append((data, md5, f"s{i}.bin", "data"))
+                outputs.append((md5, "meta", chain_version, versions,
+                                {"md5": md5, "length": len(data), "file_type": "data", "type_tag": "data"}))
+            store.store_samples(samples)
+            store.store_outputs(outputs)
+            md5s.extend(s[1] for s in samples)
+        for i in range(0, count, 10):
+            store.add_tags(md5s[i], ["t1", "t2"] if i % 100 == 0 else ["t1"])
+    finally:
+        store.close()
+    return md5s

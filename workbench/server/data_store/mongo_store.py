@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import gevent
 import gridfs
 import pymongo
 from pymongo import ReplaceOne
@@ -28,7 +27,7 @@ from workbench.exceptions import StoreError, UnknownMD5
 from workbench.server.data_store import fuzzy_index_mongo as fuzzy
 from workbench.server.data_store import sample_sets_mongo as sample_sets
 from workbench.server.data_store import text_search
-from workbench.server.data_store.base import SAMPLE_INFO_FIELDS, DataStore
+from workbench.server.data_store.base import SAMPLE_INFO_FIELDS, DataStore, let_loop_run
 
 DEFAULT_DB = "workbench"
 INT64 = (-(2**63), 2**63 - 1)
@@ -220,7 +219,7 @@ class MongoStore(DataStore):
             last = page[-1]
             after = {"$or": [{"import_time": {"$gt": last["import_time"]}},
                              {"import_time": last["import_time"], "file_id": {"$gt": last["file_id"]}}]}
-            gevent.sleep(0)
+            let_loop_run()
 
     def type_tag_counts(self) -> dict[str, int]:
         rows = self._db.samples.aggregate([{"$group": {"_id": "$type_tag", "n": {"$sum": 1}}}])
@@ -343,7 +342,13 @@ class MongoStore(DataStore):
             yield doc["md5"], ({f: output.get(f) for f in fields} if fields else output)
 
     def clear_worker_output(self, worker: str | None = None) -> int:
-        return self._db.outputs.delete_many({} if worker is None else {"worker": worker}).deleted_count
+        """BULK_CHUNK outputs per delete, found through the worker index, other greenlets running between."""
+        query = {} if worker is None else {"worker": worker}
+        dropped = 0
+        while ids := [doc["_id"] for doc in self._db.outputs.find(query, {"_id": 1}).limit(BULK_CHUNK)]:
+            dropped += self._db.outputs.delete_many({"_id": {"$in": ids}}).deleted_count
+            let_loop_run()
+        return dropped
 
     # --- bulk loading ------------------------------------------------------------------------------
     def store_samples(self, samples: Iterable[tuple[bytes, str, str, str]]) -> int:

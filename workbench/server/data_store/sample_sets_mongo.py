@@ -14,11 +14,10 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
-import gevent
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
-from workbench.server.data_store.base import SetIdHasher
+from workbench.server.data_store.base import SetIdHasher, let_loop_run
 
 PAGE = 2000
 BUILD_GRACE_S = 86400.0  # a build cut short is purged after this long
@@ -47,7 +46,7 @@ def store(db: Any, set_id: str | None, md5s: Iterable[str], expires: float | Non
         db.sample_set_members.insert_many([{"k": key, "p": hasher.count + pos, "m": md5}
                                            for pos, md5 in enumerate(page)], ordered=False)
         hasher.update(page)
-        gevent.sleep(0)
+        let_loop_run()
     final = set_id if set_id is not None else hasher.hexdigest()
     header = {"_id": final, "key": key, "size": hasher.count, "created": time.time(), "expires": expires}
     while True:
@@ -104,7 +103,7 @@ def members(db: Any, set_id: str) -> Iterator[str]:
                                                   {"_id": 0, "m": 1}).sort("p", 1)):
         yield from (item["m"] for item in page)
         pos += PAGE
-        gevent.sleep(0)
+        let_loop_run()
 
 
 def remove(db: Any, set_id: str) -> bool:
@@ -126,7 +125,7 @@ def purge(db: Any) -> int:
             while db.sample_set_members.delete_many({"k": doc["key"], "p": {"$gte": pos, "$lt": pos + PAGE}}
                                                     ).deleted_count:
                 pos += PAGE
-                gevent.sleep(0)
+                let_loop_run()
         db.sample_sets.delete_one({"_id": doc["_id"]})
         dropped += 1
     return dropped

@@ -17,9 +17,7 @@ import time
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
-import gevent
-
-from workbench.server.data_store.base import SetIdHasher
+from workbench.server.data_store.base import SetIdHasher, let_loop_run
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS set_headers (
@@ -59,10 +57,11 @@ def store(db: sqlite3.Connection, set_id: str | None, md5s: Iterable[str], expir
     hasher, items = SetIdHasher(), iter(md5s)
     while page := list(islice(items, PAGE)):
         with db:
+            db.execute("BEGIN IMMEDIATE")  # one transaction per page (autocommit would make one per row)
             db.executemany("INSERT INTO set_members VALUES (?, ?, ?)",
                            [(key, hasher.count + pos, md5) for pos, md5 in enumerate(page)])
         hasher.update(page)
-        gevent.sleep(0)
+        let_loop_run()
     final = set_id if set_id is not None else hasher.hexdigest()
     with db:
         db.execute("BEGIN IMMEDIATE")
@@ -102,7 +101,7 @@ def members(db: sqlite3.Connection, set_id: str) -> Iterator[str]:
                              (row[0], pos, PAGE)).fetchall():
         yield from (md5 for (md5,) in page)
         pos += PAGE
-        gevent.sleep(0)
+        let_loop_run()
 
 
 def remove(db: sqlite3.Connection, set_id: str) -> bool:
@@ -126,7 +125,7 @@ def purge(db: sqlite3.Connection) -> int:
         for start in range(0, high + 1, PAGE):
             with db:
                 db.execute("DELETE FROM set_members WHERE key = ? AND pos >= ? AND pos < ?", (key, start, start + PAGE))
-            gevent.sleep(0)
+            let_loop_run()
         with db:
             db.execute("DELETE FROM set_headers WHERE key = ?", (key,))
         dropped += 1

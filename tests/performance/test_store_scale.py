@@ -1,0 +1,139 @@
+"""Issue 17 at a size CI affords: 200k samples built through the bulk path, one real server over them.
+
+While one client makes each store-wide call (selections, set creation and removal, counts, a cached batch over
+every sample, clearing a worker's outputs), another loops on ``version()``: it must never wait more than
+100 ms. The server's event loop is what both share; a call that held it in one piece showed up here as a wait
+of seconds (issue 17's table). bench/bench_scale.py prints the same figures at 100k and 1M.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import RunningServer, start_server
+
+from workbench.testing import build_scale_store
+
+SAMPLES = 200_000
+MAX_WAIT_S = 0.100
+
+
+LOOPER = """
+import sys, time, zerorpc
+client = zerorpc.Client(timeout=30, heartbeat=5)
+client.connect(sys.argv[1])
+stop, calls = sys.argv[2], []
+client.version()
+print("ready", flush=True)
+while True:
+    started = time.time()
+    client.version()
+    calls.append((started, time.time() - started))
+    if len(calls) % 50 == 0 and os.path.exists(stop):
+        break
+print("\\n".join(f"{s} {d}" for s, d in calls), flush=True)
+""".replace("import sys,", "import os, sys,")
+
+
+class Looper:
+    """Another client, in a process of its own, calling ``version()`` back to back; what each call waited is
+    read afterwards for the time span of each measured call (the test's own client, decoding results, cannot
+    delay it)."""
+
+    def __init__(self, server: RunningServer, tmp_path: Path) -> None:
+        self._stop = tmp_path / "looper.stop"
+        self._proc = subprocess.Popen([sys.executable, "-c", LOOPER, f"tcp://127.0.0.1:{server.port}",
+                                       str(self._stop)], stdout=subprocess.PIPE, text=True)
+        assert self._proc.stdout.readline().strip() == "ready"
+        self.spans: dict[str, tuple[float, float]] = {}
+
+    def during(self, name: str, call: Callable[[], Any]) -> Any:
+        """Run ``call`` here, noting the span of time the looper's waits are judged over."""
+        time.sleep(0.05)
+        started = time.time()
+        result = call()
+        self.spans[name] = (started, time.time())
+        return result
+
+    def waits(self) -> dict[str, tuple[float, int]]:
+        """Stop the looper: ``{name: (longest wait of a call overlapping that span, calls overlapping)}``."""
+        self._stop.touch()
+        out, _ = self._proc.communicate(timeout=60)
+        calls = [tuple(map(float, line.split())) for line in out.splitlines() if line.strip()]
+        found = {}
+        for name, (begin, end) in self.spans.items():
+            overlapping = [took for started, took in calls if started < end and started + took > begin]
+            found[name] = (max(overlapping, default=0.0), len(overlapping))
+        return found
+
+    def kill(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+
+
+@pytest.fixture(scope="module")
+def scale_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, list[str]]]:
+    tmp_path = tmp_path_factory.mktemp("scale")
+    datastore = f"sqlite:///{tmp_path}/scale.db"
+    md5s = build_scale_store(datastore, SAMPLES)
+    server = start_server(tmp_path, datastore=datastore, procs=1)
+    yield server, md5s
+    server.stop()
+
+
+def _drain(stream: Iterator[Any]) -> int:
+    return sum(len(batch) if isinstance(batch, list) else 1 for batch in stream)
+
+
+def test_a_looping_client_never_waits_over_100ms_while_another_runs_each_store_wide_call(scale_server,
+                                                                                         tmp_path: Path) -> None:
+    server, md5s = scale_server
+    caller, looper = server.client(timeout=120), Looper(server, tmp_path)
+    measure = looper.during
+    try:
+        everything = measure("generate_sample_set(all)", lambda: caller.generate_sample_set(None, None))
+        rare = measure("generate_sample_set(['t2'])", lambda: caller.generate_sample_set(["t2"], None))
+        both = measure("generate_sample_set(['t1', 't2'], 'data')",
+                       lambda: caller.generate_sample_set(["t1", "t2"], "data"))
+        assert rare == both
+        measure("get_all_tags", caller.get_all_tags)
+        measure("get_type_tags", caller.get_type_tags)
+        info = measure("info", caller.info)
+        assert info["samples"] == SAMPLES
+        results = measure("batch_work_request(all, cached)", lambda: _drain(
+            caller.batch_work_request("meta", {"batch_size": 1000})))
+        assert results == SAMPLES
+        results = measure("set_work_request(t2 set)", lambda: _drain(
+            caller.set_work_request("meta", rare, {"batch_size": 100})))
+        assert results == SAMPLES // 100
+        assert measure("remove_sample_set(all)", lambda: caller.remove_sample_set(everything)) is True
+        cleared = measure("clear_worker_output('meta')", lambda: caller.clear_worker_output("meta"))
+        assert cleared == SAMPLES
+        waits = looper.waits()
+    finally:
+        looper.kill()
+    table = "\n".join(f"  {name}: longest wait {longest * 1000:.1f} ms over {calls} calls"
+                      for name, (longest, calls) in waits.items())
+    print(f"\nissue 17 stall check at {SAMPLES} samples:\n{table}")
+    slow = {name: round(longest * 1000, 1) for name, (longest, _) in waits.items() if longest > MAX_WAIT_S}
+    assert not slow, f"a looping client waited over {MAX_WAIT_S * 1000:.0f} ms during {slow}:\n{table}"
+    assert all(calls > 0 for _, calls in waits.values()), table
+    wal = Path(server.datastore.removeprefix("sqlite:///") + "-wal")
+    assert not wal.exists() or wal.stat().st_size < 64 * 2**20, f"WAL left at {wal.stat().st_size} bytes"
+
+
+def test_a_tag_selection_reads_only_the_tagged_samples(scale_server) -> None:
+    server, md5s = scale_server
+    client = server.client()
+    started = time.perf_counter()
+    set_id = client.generate_sample_set(["t2"], None)
+    took = time.perf_counter() - started
+    assert client.get_sample_set(set_id) == md5s[::100]
+    print(f"\n1% tag selection of {SAMPLES}: set made in {took * 1000:.1f} ms")
