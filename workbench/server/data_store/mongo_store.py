@@ -32,7 +32,7 @@ from workbench.server.data_store.base import SAMPLE_INFO_FIELDS, DataStore, let_
 DEFAULT_DB = "workbench"
 INT64 = (-(2**63), 2**63 - 1)
 BULK_CHUNK = 1000  # documents per insert_many / bulk_write / $in query
-SELECTION_PAGE = 2000  # documents per keyset page of a selection
+SELECTION_PAGE = 1000  # documents per keyset page of a selection
 AGE_ORDER = [("import_time", 1), ("file_id", 1)]  # oldest first; file_id (a fresh ObjectId) breaks ties
 _gridfs_on_mongomock = False
 

@@ -19,7 +19,7 @@ from pymongo.errors import DuplicateKeyError
 
 from workbench.server.data_store.base import SetIdHasher, let_loop_run
 
-PAGE = 2000
+PAGE = 1000
 BUILD_GRACE_S = 86400.0  # a build cut short is purged after this long
 
 

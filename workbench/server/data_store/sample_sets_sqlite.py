@@ -26,7 +26,7 @@ CREATE INDEX IF NOT EXISTS set_headers_expires ON set_headers(expires) WHERE exp
 CREATE TABLE IF NOT EXISTS set_members (key INTEGER NOT NULL, pos INTEGER NOT NULL, md5 TEXT NOT NULL,
     PRIMARY KEY (key, pos)) WITHOUT ROWID;
 """
-PAGE = 2000  # members written, read or deleted per transaction
+PAGE = 1000  # members written, read or deleted per transaction
 BUILD_GRACE_S = 86400.0  # a build cut short is purged after this long
 LIVE = "(expires IS NULL OR expires > ?)"
 

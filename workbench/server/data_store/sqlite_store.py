@@ -55,8 +55,8 @@ CREATE TABLE IF NOT EXISTS sample_tags (tag TEXT NOT NULL, sid INTEGER NOT NULL,
     PRIMARY KEY (tag, sid)) WITHOUT ROWID;
 """
 BUSY_TIMEOUT_S = 30
-SELECTION_PAGE = 2000  # rows one selection query examines: a few ms, then other greenlets run
-DELETE_PAGE = 1000  # rows per transaction of a bulk delete
+SELECTION_PAGE = 1000  # rows one selection query examines: a few ms, then other greenlets run
+DELETE_PAGE = 500  # rows per transaction of a bulk delete
 
 # Filename substring search: an FTS5 trigram index over samples.filename (external content). Substrings of 3+
 # characters are index lookups; shorter ones fall back to a LIKE scan. Deletes are kept by a trigger; inserts
