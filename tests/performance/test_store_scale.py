@@ -9,10 +9,8 @@ of seconds (issue 17's table). bench/bench_scale.py prints the same figures at 1
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,64 +18,10 @@ import gevent
 import pytest
 from conftest import RunningServer, start_server
 
-from workbench.testing import build_scale_store
+from workbench.testing import CallLooper, build_scale_store
 
 SAMPLES = 100_000  # pages are a fixed size: a call held in one piece shows at this size too
 MAX_WAIT_S = 0.100
-
-
-LOOPER = """
-import sys, time, zerorpc
-client = zerorpc.Client(timeout=30, heartbeat=5)
-client.connect(sys.argv[1])
-stop, calls = sys.argv[2], []
-client.version()
-print("ready", flush=True)
-while True:
-    started = time.time()
-    client.version()
-    calls.append((started, time.time() - started))
-    if len(calls) % 50 == 0 and os.path.exists(stop):
-        break
-print("\\n".join(f"{s} {d}" for s, d in calls), flush=True)
-""".replace("import sys,", "import os, sys,")
-
-
-class Looper:
-    """Another client, in a process of its own, calling ``version()`` back to back; what each call waited is
-    read afterwards for the time span of each measured call (the test's own client, decoding results, cannot
-    delay it)."""
-
-    def __init__(self, server: RunningServer, tmp_path: Path) -> None:
-        self._stop = tmp_path / "looper.stop"
-        self._proc = subprocess.Popen([sys.executable, "-c", LOOPER, f"tcp://127.0.0.1:{server.port}",
-                                       str(self._stop)], stdout=subprocess.PIPE, text=True)
-        assert self._proc.stdout.readline().strip() == "ready"
-        self.spans: dict[str, tuple[float, float]] = {}
-
-    def during(self, name: str, call: Callable[[], Any]) -> Any:
-        """Run ``call`` here, noting the span of time the looper's waits are judged over."""
-        time.sleep(0.05)
-        started = time.time()
-        result = call()
-        self.spans[name] = (started, time.time())
-        return result
-
-    def waits(self) -> dict[str, tuple[float, int]]:
-        """Stop the looper: ``{name: (longest wait of a call overlapping that span, calls overlapping)}``."""
-        self._stop.touch()
-        out, _ = self._proc.communicate(timeout=60)
-        calls = [tuple(map(float, line.split())) for line in out.splitlines() if line.strip()]
-        found = {}
-        for name, (begin, end) in self.spans.items():
-            overlapping = [took for started, took in calls if started < end and started + took > begin]
-            found[name] = (max(overlapping, default=0.0), len(overlapping))
-        return found
-
-    def kill(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +42,7 @@ def _drain(stream: Iterator[Any]) -> int:
 def test_a_looping_client_never_waits_over_100ms_while_another_runs_each_store_wide_call(scale_server,
                                                                                          tmp_path: Path) -> None:
     server, md5s = scale_server
-    caller, looper = server.client(timeout=120), Looper(server, tmp_path)
+    caller, looper = server.client(timeout=120), CallLooper(f"tcp://127.0.0.1:{server.port}", tmp_path)
     measure = looper.during
     try:
         everything = measure("generate_sample_set(all)", lambda: caller.generate_sample_set(None, None))
@@ -119,7 +63,7 @@ def test_a_looping_client_never_waits_over_100ms_while_another_runs_each_store_w
         assert measure("remove_sample_set(all)", lambda: caller.remove_sample_set(everything)) is True
         cleared = measure("clear_worker_output('meta')", lambda: caller.clear_worker_output("meta"))
         assert cleared == SAMPLES
-        waits = looper.waits()
+        waits = {name: (max(took, default=0.0), len(took)) for name, took in looper.calls().items()}
     finally:
         looper.kill()
     table = "\n".join(f"  {name}: longest wait {longest * 1000:.1f} ms over {calls} calls"
