@@ -349,6 +349,18 @@ class TestStoreContract:
         assert list(store.iter_outputs("strings")) == [] and list(store.iter_outputs("pe")) == []
         assert store.count_samples() == 2 and store.get_sample_bytes(a) == b"clear a"
 
+    def test_clear_worker_output_deletes_in_batches_and_counts_every_one(self, store: DataStore,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+        """Issue 17: a bulk delete is many short transactions (3 rows each here), the count still exact."""
+        monkeypatch.setattr(sqlite_store, "DELETE_PAGE", 3)
+        monkeypatch.setattr(mongo_backend, "BULK_CHUNK", 3)
+        md5s = [put(store, b"batch clear %d" % i) for i in range(10)]
+        store.store_outputs([(md5, worker, "c", {}, {"n": i}) for i, md5 in enumerate(md5s)
+                             for worker in ("meta", "strings")])
+        assert store.clear_worker_output("meta") == 10
+        assert dict(store.iter_outputs("meta")) == {} and len(dict(store.iter_outputs("strings"))) == 10
+        assert store.clear_worker_output() == 10 and store.count_outputs() == {}
+
     def test_clear_drops_everything(self, store: DataStore) -> None:
         a, b = put(store, b"clear all a"), put(store, b"clear all b")
         store.add_tags(a, ["t"])
