@@ -22,7 +22,10 @@ import pymongo
 import pytest
 
 from workbench.exceptions import BadArgument, StoreError, UnknownMD5
-from workbench.server.data_store import DataStore, open_store
+from workbench.server.data_store import DataStore, open_store, sqlite_store
+from workbench.server.data_store import mongo_store as mongo_backend
+from workbench.server.data_store import sample_sets_mongo as sets_mongo
+from workbench.server.data_store import sample_sets_sqlite as sets_sqlite
 from workbench.server.data_store.sqlite_store import TEXT_SEARCH_SQL
 
 REAL_MONGO_URI = os.environ.get("WORKBENCH_TEST_MONGO_URI", "")
@@ -61,6 +64,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DataStore]
 @pytest.fixture(params=[MONGODB_REAL, MONGOMOCK])
 def mongo_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     yield from _open_backend(request.param, tmp_path)
+
+
+def _member_rows(store: DataStore) -> int:
+    """Membership rows the store holds, all sets together (removed and expired sets must leave none)."""
+    if isinstance(store, sqlite_store.SqliteStore):
+        return store._db.execute("SELECT COUNT(*) FROM set_members").fetchone()[0]
+    return store._db.sample_set_members.count_documents({})
 
 
 def put(store: DataStore, data: bytes, filename: str = "sample.bin", type_tag: str = "data") -> str:
@@ -140,6 +150,28 @@ class TestStoreContract:
         assert list(store.iter_md5s(type_tag="pdf", tags=["upx"])) == []
         assert list(store.iter_md5s(type_tag="zip")) == []
 
+    def test_selections_walk_in_pages_and_keep_age_order_and_filters(self, store: DataStore,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+        """Issue 17: iter_md5s reads keyset pages (a page of 7 here, so every walk crosses many pages)."""
+        monkeypatch.setattr(sqlite_store, "SELECTION_PAGE", 7)
+        monkeypatch.setattr(mongo_backend, "SELECTION_PAGE", 7)
+        rows = [(b"paged %d" % i, hashlib.md5(b"paged %d" % i).hexdigest(), f"p{i}", "exe" if i % 3 else "pdf")
+                for i in range(60)]
+        md5s = [row[1] for row in rows]
+        for start in range(0, 60, 20):  # three bulk calls: three import times, ties broken within each
+            assert store.store_samples(rows[start:start + 20]) == 20
+        for i, md5 in enumerate(md5s):
+            store.add_tags(md5, ["t1"] * (i % 2 == 0) + ["t2"] * (i % 5 == 0) or ["none"])
+        store.remove_sample(md5s[10])
+        kept = [(i, m) for i, m in enumerate(md5s) if i != 10]
+        assert list(store.iter_md5s()) == [m for _, m in kept]
+        assert list(store.iter_md5s(type_tag="pdf")) == [m for i, m in kept if i % 3 == 0]
+        assert list(store.iter_md5s(tags=["t1"])) == [m for i, m in kept if i % 2 == 0]
+        assert list(store.iter_md5s(tags=["t1", "t2"])) == [m for i, m in kept if i % 10 == 0]
+        assert list(store.iter_md5s(type_tag="exe", tags=["t2", "t1"])) == [m for i, m in kept if i % 30 in (10, 20)]
+        store.set_tags(md5s[0], ["t2"])
+        assert md5s[0] not in store.iter_md5s(tags=["t1"]) and md5s[0] in store.iter_md5s(tags=["t2"])
+
     def test_count_total_bytes_and_oldest_md5s(self, store: DataStore) -> None:
         assert (store.count_samples(), store.total_sample_bytes(), store.oldest_md5s(5)) == (0, 0, [])
         md5s = [put(store, bytes([i]) * (i * 100 + 1)) for i in range(1, 5)]
@@ -172,10 +204,51 @@ class TestStoreContract:
 
     def test_sample_set_round_trips_and_unknown_id_is_none(self, store: DataStore) -> None:
         md5s = [put(store, b"set %d" % i) for i in range(3)]
-        store.store_sample_set("set-1", md5s)
-        store.store_sample_set("set-1", md5s)
-        assert store.get_sample_set("set-1") == md5s
-        assert store.get_sample_set("no-such-set") is None
+        assert store.store_sample_set("set-1", md5s) == "set-1"
+        assert store.store_sample_set("set-1", md5s[:1]) == "set-1"  # idempotent: the first one stays
+        assert store.get_sample_set("set-1") == md5s and store.sample_set_size("set-1") == 3
+        assert store.get_sample_set("no-such-set") is None and store.sample_set_size("no-such-set") is None
+        assert list(store.iter_sample_set("no-such-set")) == []
+
+    def test_sample_set_is_written_and_read_in_pages_under_the_hash_of_its_list(
+            self, store: DataStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Issue 17: membership rows a page at a time (3 here); the id is the md5 of the comma-joined list."""
+        monkeypatch.setattr(sets_sqlite, "PAGE", 3)
+        monkeypatch.setattr(sets_mongo, "PAGE", 3)
+        md5s = [hashlib.md5(b"member %d" % i).hexdigest() for i in range(10)] + [hashlib.md5(b"member 0").hexdigest()]
+        set_id = store.store_sample_set(None, iter(md5s))
+        assert set_id == hashlib.md5(",".join(md5s).encode()).hexdigest()
+        assert store.get_sample_set(set_id) == md5s and store.sample_set_size(set_id) == 11
+        assert store.store_sample_set(None, iter(md5s)) == set_id  # the copy is dropped, one set kept
+        assert list(store.iter_sample_set(set_id)) == md5s
+        empty = store.store_sample_set(None, iter([]))
+        assert store.get_sample_set(empty) == [] and empty == hashlib.md5(b"").hexdigest()
+
+    def test_removed_sample_set_is_gone_with_its_rows(self, store: DataStore) -> None:
+        md5s = [hashlib.md5(b"gone %d" % i).hexdigest() for i in range(5)]
+        set_id = store.store_sample_set(None, md5s)
+        kept = store.store_sample_set("kept", md5s[:2])
+        assert store.remove_sample_set(set_id) is True
+        assert store.get_sample_set(set_id) is None and store.remove_sample_set(set_id) is False
+        assert store.get_sample_set(kept) == md5s[:2]
+        assert _member_rows(store) == 2, "only the kept set's membership rows are left"
+        assert store.store_sample_set(None, md5s) == set_id and store.get_sample_set(set_id) == md5s
+
+    def test_expired_sample_set_reads_as_absent_and_is_purged(self, store: DataStore) -> None:
+        md5s = [hashlib.md5(b"old %d" % i).hexdigest() for i in range(4)]
+        old = store.store_sample_set(None, md5s, expires=time.time() - 1)
+        assert store.get_sample_set(old) is None and store.sample_set_size(old) is None
+        assert _member_rows(store) == 4
+        assert store.purge_expired_sample_sets() == 1 and store.purge_expired_sample_sets() == 0
+        assert _member_rows(store) == 0
+        soon = store.store_sample_set(None, md5s[:2], expires=time.time() + 3600)
+        forever = store.store_sample_set(None, md5s[:3])
+        assert store.store_sample_set(None, md5s[:3], expires=time.time() - 1) == forever  # never expires
+        store.purge_expired_sample_sets()
+        assert _member_rows(store) == 5
+        assert store.get_sample_set(soon) == md5s[:2] and store.get_sample_set(forever) == md5s[:3]
+        assert store.store_sample_set(None, md5s, expires=time.time() + 60) == old  # made again after expiry
+        assert store.get_sample_set(old) == md5s
 
     def test_links_are_seen_from_both_ends_and_recorded_once(self, store: DataStore) -> None:
         zip_md5, child1, child2 = put(store, b"zip"), put(store, b"child 1"), put(store, b"child 2")
@@ -276,6 +349,18 @@ class TestStoreContract:
         assert list(store.iter_outputs("strings")) == [] and list(store.iter_outputs("pe")) == []
         assert store.count_samples() == 2 and store.get_sample_bytes(a) == b"clear a"
 
+    def test_clear_worker_output_deletes_in_batches_and_counts_every_one(self, store: DataStore,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+        """Issue 17: a bulk delete is many short transactions (3 rows each here), the count still exact."""
+        monkeypatch.setattr(sqlite_store, "DELETE_PAGE", 3)
+        monkeypatch.setattr(mongo_backend, "BULK_CHUNK", 3)
+        md5s = [put(store, b"batch clear %d" % i) for i in range(10)]
+        store.store_outputs([(md5, worker, "c", {}, {"n": i}) for i, md5 in enumerate(md5s)
+                             for worker in ("meta", "strings")])
+        assert store.clear_worker_output("meta") == 10
+        assert dict(store.iter_outputs("meta")) == {} and len(dict(store.iter_outputs("strings"))) == 10
+        assert store.clear_worker_output() == 10 and store.count_outputs() == {}
+
     def test_clear_drops_everything(self, store: DataStore) -> None:
         a, b = put(store, b"clear all a"), put(store, b"clear all b")
         store.add_tags(a, ["t"])
@@ -332,6 +417,54 @@ def test_sqlite_md5_prefix_lookup_is_an_index_range_not_a_scan(tmp_path: Path) -
         detail = " ".join(row[-1] for row in plan)
         assert "SEARCH samples USING COVERING INDEX" in detail and "(md5>? AND md5<?)" in detail, detail
         assert "SCAN" not in detail
+    finally:
+        store.close()
+
+
+def test_sqlite_selections_are_index_ranges_never_a_scan_of_samples(tmp_path: Path) -> None:
+    """Issue 17: every page query of iter_md5s (all, type_tag, tags, both) searches an index; none scans."""
+    store = open_store(f"sqlite:///{tmp_path}/wb.db")
+    try:
+        md5 = put(store, b"one", type_tag="exe")
+        store.add_tags(md5, ["t1", "t2"])
+        statements: list[str] = []
+        store._db.set_trace_callback(statements.append)  # the SQL the store really runs, values bound
+        for type_tag, tags in ((None, None), ("exe", None), (None, ["t1"]), ("exe", ["t1", "t2"])):
+            assert list(store.iter_md5s(type_tag=type_tag, tags=tags)) == [md5]
+        store._db.set_trace_callback(None)
+        assert len(statements) == 4
+        for sql in statements:
+            detail = " ".join(row[-1] for row in store._db.execute(f"EXPLAIN QUERY PLAN {sql}"))
+            assert "SCAN" not in detail and "TEMP B-TREE" not in detail, (sql, detail)
+            assert "SEARCH" in detail, detail
+    finally:
+        store.close()
+
+
+def test_sqlite_store_made_before_sample_tags_and_counts_gets_them_on_open(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/wb.db"
+    store = open_store(uri)
+    a, b = put(store, b"old a"), put(store, b"old bb")
+    store.add_tags(a, ["t1"])
+    store._db.executescript("DROP TABLE sample_tags; DROP TABLE store_counts;")  # as a store from before
+    store.close()
+    store = open_store(uri)
+    try:
+        assert list(store.iter_md5s(tags=["t1"])) == [a]
+        assert (store.count_samples(), store.total_sample_bytes()) == (2, 11)
+        assert b in store.iter_md5s()
+    finally:
+        store.close()
+
+
+def test_sqlite_sample_set_from_before_membership_rows_is_read_and_removed(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/wb.db")
+    try:
+        with store._db:
+            store._db.execute("INSERT INTO sample_sets VALUES ('old', '[\"a\", \"b\"]')")
+        assert store.get_sample_set("old") == ["a", "b"] and store.sample_set_size("old") == 2
+        assert store.store_sample_set("old", ["c"]) == "old" and store.get_sample_set("old") == ["a", "b"]
+        assert store.remove_sample_set("old") is True and store.get_sample_set("old") is None
     finally:
         store.close()
 
@@ -406,6 +539,8 @@ class TestMongoDocuments:
 
         assert [("type_tag", 1)] in keys("samples") and [("tags", 1)] in keys("samples")
         assert [("import_time", 1), ("file_id", 1)] in keys("samples")
+        for field in ("tags", "type_tag"):  # issue 17: a selection is an index range in age order, no sort
+            assert [(field, 1), ("import_time", 1), ("file_id", 1)] in keys("samples")
         assert [("child", 1), ("parent", 1)] in keys("links")
         mongo_store._db.outputs.insert_one({"md5": "m", "worker": "w"})
         with pytest.raises(pymongo.errors.DuplicateKeyError, match="(?i)duplicate key"):

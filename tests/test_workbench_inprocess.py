@@ -6,6 +6,7 @@ import hashlib
 import json
 import sqlite3
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -186,6 +187,27 @@ def test_sets_tags_and_streams(workbench) -> None:
     assert list(workbench.stream_sample(md5s[2])) == ["line 2", "next"]
     results = list(workbench.set_work_request("meta", set_id, ["meta.filename"]))
     assert sorted(r["meta"]["filename"] for r in results) == ["f0.log", "f1.log"]
+
+
+def test_sample_sets_are_removed_on_request_and_generated_ones_expire(workbench) -> None:
+    """Issue 17: remove_sample_set; generated sets last sample_set_days, stored lists until removed."""
+    md5s = [workbench.store_sample(f"set member {i}".encode(), f"m{i}.txt", "txt") for i in range(3)]
+    stored = workbench.store_sample_set(md5s)
+    generated = workbench.generate_sample_set(type_tag="txt")
+    assert generated == stored  # the same list: one set, which a stored list keeps for good
+    assert workbench.remove_sample_set(stored) is True and workbench.remove_sample_set(stored) is False
+    with pytest.raises(UnknownSampleSet, match="removed, or expired"):
+        workbench.set_work_request("meta", stored)
+    workbench.config.set("server", "sample_set_days", 0.1 / 86400)  # 0.1 s
+    short = workbench.generate_sample_set(type_tag="txt")
+    assert workbench.get_sample_set(short) == md5s
+    time.sleep(0.2)
+    with pytest.raises(UnknownSampleSet, match="expired after sample_set_days"):
+        workbench.get_sample_set(short)
+    workbench.config.set("server", "sample_set_days", 7.0)
+    other = workbench.generate_sample_set(type_tag="txt")  # made again: and the expired copy's rows purged
+    assert workbench.get_sample_set(other) == md5s
+    assert workbench.store._db.execute("SELECT COUNT(*) FROM set_members").fetchone()[0] == 3
 
 
 def test_batch_errors_are_records_and_the_stream_goes_on(workbench) -> None:

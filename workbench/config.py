@@ -26,6 +26,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "worker_memory_mb": 2048,
         "max_sample_size_mb": 256,
         "samples_cap_mb": 0,
+        "sample_set_days": 7.0,
         "max_message_mb": 64,
         "max_inflight_per_client": 64,
         "stream_batch_size": 100,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +95,85 @@ def plan_for(init: dict[str, Any], worker: str, md5: str, timeout: float) -> Cha
         store.close()
     plan.timeout = timeout
     return plan
+
+
+def build_scale_store(datastore: str, count: int, chunk: int = 20_000) -> list[str]:
+    """A store of ``count`` small samples through the bulk path (issue 17's scale tests and bench_scale.py):
+    every 10th tagged ``t1``, every 100th ``t2``, each with a valid cached ``meta`` output. Returns the md5s,
+    oldest first."""
+    import hashlib
+
+    chain_version, versions = PluginManager().chain_version("meta")
+    store = open_store(datastore)
+    md5s: list[str] = []
+    try:
+        for start in range(0, count, chunk):
+            samples, outputs = [], []
+            for i in range(start, min(count, start + chunk)):
+                data = b"scale sample %09d " % i + bytes(range(i % 200, i % 200 + 40))
+                md5 = hashlib.md5(data).hexdigest()
+                samples.append((data, md5, f"s{i}.bin", "data"))
+                outputs.append((md5, "meta", chain_version, versions,
+                                {"md5": md5, "length": len(data), "file_type": "data", "type_tag": "data"}))
+            store.store_samples(samples)
+            store.store_outputs(outputs)
+            md5s.extend(s[1] for s in samples)
+        for i in range(0, count, 10):
+            store.add_tags(md5s[i], ["t1", "t2"] if i % 100 == 0 else ["t1"])
+    finally:
+        store.close()
+    return md5s
+
+
+LOOPER = """
+import json, os, sys, time, zerorpc
+client = zerorpc.Client(timeout=30, heartbeat=5)
+client.connect(sys.argv[1])
+stop, method, cycle, calls = sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), []
+getattr(client, method)(*cycle[0])
+print("ready", flush=True)
+while not (len(calls) % 50 == 0 and os.path.exists(stop)):
+    started = time.time()
+    getattr(client, method)(*cycle[len(calls) % len(cycle)])
+    calls.append((started, time.time() - started))
+print("\\n".join(f"{s} {d}" for s, d in calls), flush=True)
+"""
+
+
+class CallLooper:
+    """Another client, in a process of its own, making one cheap call back to back (``version()``, or a cached
+    ``work_request`` cycling over ``cycle``'s argument lists). What each call waited is judged afterwards over
+    the time span of each measured call, so the measuring client (decoding results) cannot delay it."""
+
+    def __init__(self, endpoint: str, folder: Path, method: str = "version",
+                 cycle: list[list[Any]] | None = None) -> None:
+        import subprocess
+        import sys
+
+        self._stop = Path(folder) / f"looper-{os.getpid()}-{id(self)}.stop"
+        self._proc = subprocess.Popen([sys.executable, "-c", LOOPER, endpoint, str(self._stop), method,
+                                       json.dumps(cycle or [[]])], stdout=subprocess.PIPE, text=True)
+        assert self._proc.stdout is not None and self._proc.stdout.readline().strip() == "ready"
+        self.spans: dict[str, tuple[float, float]] = {}
+
+    def during(self, name: str, call: Any) -> Any:
+        """Run ``call()`` here, noting the span of time the looper's waits are judged over."""
+        time.sleep(0.05)
+        started = time.time()
+        result = call()
+        self.spans[name] = (started, time.time())
+        return result
+
+    def calls(self) -> dict[str, list[float]]:
+        """Stop the looper: ``{name: [seconds each call overlapping that span waited]}``."""
+        self._stop.touch()
+        out, _ = self._proc.communicate(timeout=60)
+        made = [tuple(map(float, line.split())) for line in out.splitlines() if line.strip()]
+        return {name: [took for started, took in made if started < end and started + took > begin]
+                for name, (begin, end) in self.spans.items()}
+
+    def kill(self) -> None:
+        """Stop the looper process if it still runs (a test that failed half way)."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()

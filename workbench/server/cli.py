@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import ipaddress
 import logging
 import signal
@@ -125,9 +126,14 @@ def run_server(config) -> None:  # noqa: ANN001 - workbench.config.Config, impor
     log.info("listening on %s, datastore %s, %d worker processes, CURVE %s", endpoint, workbench.store.uri,
              workbench.procs, f"on (authorized keys in {keys_dir})" if auth else "off")
     print(f"workbench-server listening on {endpoint}", flush=True)
+    # Everything built so far lives as long as the server: out of the collector's sight, a full collection no
+    # longer walks it (measured, issue 17: 60 ms collections stalled every client during a 1M cached batch).
+    gc.collect()
+    gc.freeze()
     try:
         server.run()
     finally:
+        gc.unfreeze()
         server.close()
         if auth is not None:
             auth.close()

@@ -5,7 +5,6 @@ The RPC service wraps this class; tests and notebooks can use it directly (``pro
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import socket
@@ -240,21 +239,29 @@ class Workbench:
         md5s = self._md5_list(md5_list)
         for md5 in md5s:
             self._info(md5)
-        set_id = hashlib.md5(",".join(md5s).encode()).hexdigest()
-        self.store.store_sample_set(set_id, md5s)
-        return set_id
+        return self.store.store_sample_set(None, md5s)
+
+    def _live_set(self, set_id: str) -> str:
+        if self.store.sample_set_size(str(set_id)) is None:
+            raise UnknownSampleSet(f"no sample set {set_id!r} (never stored, removed, or expired after "
+                                   f"sample_set_days); make one with store_sample_set or generate_sample_set")
+        return str(set_id)
 
     def get_sample_set(self, set_id: str) -> list[str]:
-        """The md5s of a stored set."""
-        md5s = self.store.get_sample_set(str(set_id))
-        if md5s is None:
-            raise UnknownSampleSet(f"no sample set {set_id!r}; make one with store_sample_set or generate_sample_set")
-        return md5s
+        """The md5s of a stored set (the whole list: the server's own paths walk it a page at a time)."""
+        return list(self.store.iter_sample_set(self._live_set(set_id)))
 
     def generate_sample_set(self, tags: list[str] | str | None = None, type_tag: str | None = None) -> str:
-        """A set of every sample carrying all ``tags`` and/or of ``type_tag``."""
-        md5s = list(self.store.iter_md5s(type_tag=type_tag or None, tags=_tags(tags) if tags else None))
-        return self.store_sample_set(md5s)
+        """A set of every sample carrying all ``tags`` and/or of ``type_tag``, streamed from the store into its
+        membership rows; it expires after ``sample_set_days`` (expired sets are purged here, lazily)."""
+        selection = self.store.iter_md5s(type_tag=type_tag or None, tags=_tags(tags) if tags else None)
+        self.store.purge_expired_sample_sets()
+        days = self.config.get("server", "sample_set_days")
+        return self.store.store_sample_set(None, selection, time.time() + days * 86400 if days > 0 else None)
+
+    def remove_sample_set(self, set_id: str) -> bool:
+        """Remove a stored set (its samples stay); False if there was none."""
+        return self.store.remove_sample_set(str(set_id))
 
     def add_tags(self, md5: str, tags: list[str] | str) -> None:
         """Add tags to a sample."""
@@ -316,7 +323,7 @@ class Workbench:
     def set_work_request(self, worker_name: str, sample_set: str, subkeys: list[str] | None = None) -> Iterator[dict]:
         """One result per sample of a stored set, streamed as they finish."""
         self.plugins.get(worker_name)
-        return self.front.stream(worker_name, self.get_sample_set(sample_set), subkeys)
+        return self.front.stream(worker_name, self.store.iter_sample_set(self._live_set(sample_set)), subkeys)
 
     def similarity_graph(self, kwargs: dict[str, Any] | None = None) -> Iterator[dict]:
         """ssdeep edges {source, target, score} among selected samples (kwargs as batch_work_request, plus

@@ -7,6 +7,7 @@ Outputs are stored as readable documents (JSON text in sqlite, documents in Mong
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from abc import ABC, abstractmethod
@@ -14,7 +15,36 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import gevent
+
 SAMPLE_INFO_FIELDS = ("md5", "filename", "type_tag", "length", "import_time")
+
+
+def let_loop_run() -> None:
+    """A page boundary of store-wide work: let the event loop serve everything ready (other clients' calls,
+    heartbeats, timers) before the next page. ``gevent.sleep(0)`` is not enough: it only runs greenlets already
+    scheduled, and a loop paging with it served no timer or socket for ~100 ms (measured, issue 17); a timer,
+    however short, waits for a full turn of the loop."""
+    gevent.sleep(1e-6)
+
+
+class SetIdHasher:
+    """A sample set's id, fed its md5s a page at a time: the md5 of the comma-joined list (the original's rule,
+    so the same list always gets the same id)."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.md5()  # noqa: S324 - an id, not a security hash
+        self.count = 0
+
+    def update(self, md5s: list[str]) -> None:
+        """Add the next md5s of the list."""
+        if md5s:
+            self._hash.update(("," * bool(self.count) + ",".join(md5s)).encode())
+            self.count += len(md5s)
+
+    def hexdigest(self) -> str:
+        """The id of the md5s fed so far."""
+        return self._hash.hexdigest()
 
 
 class DataStore(ABC):
@@ -105,14 +135,33 @@ class DataStore(ABC):
     def get_all_tags(self) -> dict[str, int]:
         """Every tag in use with the number of samples carrying it."""
 
-    # --- sample sets -------------------------------------------------------------------------------
+    # --- sample sets (issue 17: membership rows, written and read a page at a time) -----------------------
     @abstractmethod
-    def store_sample_set(self, set_id: str, md5_list: list[str]) -> None:
-        """Store a list of md5s under an id (idempotent)."""
+    def store_sample_set(self, set_id: str | None, md5s: Iterable[str], expires: float | None = None) -> str:
+        """Store md5s as a set, in order, reading ``md5s`` a page at a time (a selection is never held whole);
+        return its id. With ``set_id`` None the id is ``SetIdHasher``'s (the md5 of the comma-joined list,
+        worked out while writing). If a live set has that id already it is kept (idempotent) and takes the later
+        expiry; ``expires`` is epoch seconds, None for never. An expired set reads as absent."""
 
     @abstractmethod
+    def sample_set_size(self, set_id: str) -> int | None:
+        """How many md5s a live set holds; None if absent or expired (a point lookup)."""
+
+    @abstractmethod
+    def iter_sample_set(self, set_id: str) -> Iterator[str]:
+        """A live set's md5s in order, a page per query; nothing for an absent set."""
+
     def get_sample_set(self, set_id: str) -> list[str] | None:
-        """The md5 list stored under ``set_id``; None if absent."""
+        """The md5 list stored under ``set_id``; None if absent or expired (callers that want the list)."""
+        return None if self.sample_set_size(set_id) is None else list(self.iter_sample_set(set_id))
+
+    @abstractmethod
+    def remove_sample_set(self, set_id: str) -> bool:
+        """Remove a set (gone for readers at once, its rows dropped a page at a time); False if absent."""
+
+    @abstractmethod
+    def purge_expired_sample_sets(self) -> int:
+        """Drop sets past their expiry (and the rest of removals or builds cut short); return how many."""
 
     # --- parent/child links ------------------------------------------------------------------------
     @abstractmethod

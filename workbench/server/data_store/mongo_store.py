@@ -25,12 +25,15 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from workbench.exceptions import StoreError, UnknownMD5
 from workbench.server.data_store import fuzzy_index_mongo as fuzzy
+from workbench.server.data_store import sample_sets_mongo as sample_sets
 from workbench.server.data_store import text_search
-from workbench.server.data_store.base import SAMPLE_INFO_FIELDS, DataStore
+from workbench.server.data_store.base import SAMPLE_INFO_FIELDS, DataStore, let_loop_run
 
 DEFAULT_DB = "workbench"
 INT64 = (-(2**63), 2**63 - 1)
 BULK_CHUNK = 1000  # documents per insert_many / bulk_write / $in query
+SELECTION_PAGE = 1000  # documents per keyset page of a selection
+AGE_ORDER = [("import_time", 1), ("file_id", 1)]  # oldest first; file_id (a fresh ObjectId) breaks ties
 _gridfs_on_mongomock = False
 
 
@@ -117,6 +120,8 @@ class MongoStore(DataStore):
         samples.create_index([("import_time", 1), ("file_id", 1)])  # oldest-first; file_id breaks ties
         samples.create_index("type_tag")
         samples.create_index("tags")
+        samples.create_index([("type_tag", 1), *AGE_ORDER])  # selections: an index range in age order, no sort
+        samples.create_index([("tags", 1), *AGE_ORDER])
         samples.create_index("filename")  # the web view's filename search walks this instead of the documents
         self._db.outputs.create_index([("md5", 1), ("worker", 1)], unique=True)
         self._db.outputs.create_index("worker")
@@ -125,6 +130,7 @@ class MongoStore(DataStore):
         self._db.graph_rels.create_index([("source", 1), ("target", 1), ("rel", 1)], unique=True)
         self._db.leases.create_index("expires_at", expireAfterSeconds=0)  # tidying only: expiry is checked in queries
         fuzzy.ensure(self._db, _decode_output)
+        sample_sets.ensure(self._db)
         self._create_text_indexes()
 
     # --- samples -----------------------------------------------------------------------------------
@@ -141,6 +147,7 @@ class MongoStore(DataStore):
         except DuplicateKeyError:
             self._fs.delete(file_id)
             return False
+        self._count_bytes(len(raw_bytes))
         return True
 
     def store_sample_file(self, path: Path, md5: str, filename: str, type_tag: str) -> bool:
@@ -156,6 +163,7 @@ class MongoStore(DataStore):
             except DuplicateKeyError:
                 self._fs.delete(file_id)
                 return False
+            self._count_bytes(doc["length"])
             return True
         finally:
             path.unlink(missing_ok=True)
@@ -182,34 +190,57 @@ class MongoStore(DataStore):
         return self._fs.get(doc["file_id"]).read() if doc else None
 
     def remove_sample(self, md5: str) -> bool:
-        doc = self._db.samples.find_one_and_delete({"_id": md5}, projection={"file_id": 1})
+        doc = self._db.samples.find_one_and_delete({"_id": md5}, projection={"file_id": 1, "length": 1})
         self._db.outputs.delete_many({"md5": md5})
         self._db.text_index.delete_many({"md5": md5})
         self._db.links.delete_many({"$or": [{"parent": md5}, {"child": md5}]})
         if doc is None:
             return False
+        self._count_bytes(-doc["length"])
         self._fs.delete(doc["file_id"])
         return True
 
     def iter_md5s(self, type_tag: str | None = None, tags: list[str] | None = None) -> Iterator[str]:
+        """Keyset pages in age order on (type_tag|tags, import_time, file_id): each page a short query (no
+        cursor kept open for the whole walk), other greenlets running between pages."""
         query: dict[str, Any] = {}
         if type_tag:
             query["type_tag"] = type_tag
         if tags:
             query["tags"] = {"$all": list(tags)}
-        cursor = self._db.samples.find(query, {"_id": 1}).sort([("import_time", 1), ("file_id", 1)])
-        return (doc["_id"] for doc in cursor)
+        projection = {"_id": 1, "import_time": 1, "file_id": 1}
+        after: dict[str, Any] = {}
+        while True:
+            page = list(self._db.samples.find({**query, **after}, projection).sort(AGE_ORDER)
+                        .limit(SELECTION_PAGE).batch_size(SELECTION_PAGE))
+            yield from (doc["_id"] for doc in page)
+            if len(page) < SELECTION_PAGE:
+                return
+            last = page[-1]
+            after = {"$or": [{"import_time": {"$gt": last["import_time"]}},
+                             {"import_time": last["import_time"], "file_id": {"$gt": last["file_id"]}}]}
+            let_loop_run()
 
     def type_tag_counts(self) -> dict[str, int]:
         rows = self._db.samples.aggregate([{"$group": {"_id": "$type_tag", "n": {"$sum": 1}}}])
         return {row["_id"]: int(row["n"]) for row in sorted(rows, key=lambda r: r["_id"])}
 
     def count_samples(self) -> int:
-        return self._db.samples.count_documents({})
+        return self._db.samples.estimated_document_count()  # collection metadata: no walk at any size
 
     def total_sample_bytes(self) -> int:
-        rows = list(self._db.samples.aggregate([{"$group": {"_id": None, "total": {"$sum": "$length"}}}]))
-        return int(rows[0]["total"]) if rows else 0
+        doc = self._db.store_counts.find_one({"_id": "bytes"})
+        if doc is None:  # a store made before the kept total: counted once
+            rows = list(self._db.samples.aggregate([{"$group": {"_id": None, "total": {"$sum": "$length"}}}]))
+            total = int(rows[0]["total"]) if rows else 0
+            self._db.store_counts.update_one({"_id": "bytes"}, {"$setOnInsert": {"value": total}}, upsert=True)
+            return total
+        return int(doc["value"])
+
+    def _count_bytes(self, length: int) -> None:
+        """Keep the byte total (``samples_cap_mb`` reads it after every store) beside the samples."""
+        if self._db.store_counts.count_documents({"_id": "bytes"}, limit=1):
+            self._db.store_counts.update_one({"_id": "bytes"}, {"$inc": {"value": length}})
 
     def oldest_md5s(self, limit: int) -> list[str]:
         if limit <= 0:  # pymongo reads limit(0) as "no limit"
@@ -242,14 +273,21 @@ class MongoStore(DataStore):
         pipeline = [{"$unwind": "$tags"}, {"$group": {"_id": "$tags", "n": {"$sum": 1}}}]
         return dict(sorted((row["_id"], row["n"]) for row in self._db.samples.aggregate(pipeline)))
 
-    # --- sample sets -------------------------------------------------------------------------------
-    def store_sample_set(self, set_id: str, md5_list: list[str]) -> None:
-        self._db.sample_sets.update_one({"_id": set_id}, {"$setOnInsert": {"md5_list": list(md5_list)}},
-                                        upsert=True)
+    # --- sample sets (sample_sets_mongo) ----------------------------------------------------------------
+    def store_sample_set(self, set_id: str | None, md5s: Iterable[str], expires: float | None = None) -> str:
+        return sample_sets.store(self._db, set_id, md5s, expires)
 
-    def get_sample_set(self, set_id: str) -> list[str] | None:
-        doc = self._db.sample_sets.find_one({"_id": set_id})
-        return doc["md5_list"] if doc else None
+    def sample_set_size(self, set_id: str) -> int | None:
+        return sample_sets.size(self._db, set_id)
+
+    def iter_sample_set(self, set_id: str) -> Iterator[str]:
+        return sample_sets.members(self._db, set_id)
+
+    def remove_sample_set(self, set_id: str) -> bool:
+        return sample_sets.remove(self._db, set_id)
+
+    def purge_expired_sample_sets(self) -> int:
+        return sample_sets.purge(self._db)
 
     # --- links -------------------------------------------------------------------------------------
     def add_link(self, parent: str, child: str) -> None:
@@ -304,7 +342,13 @@ class MongoStore(DataStore):
             yield doc["md5"], ({f: output.get(f) for f in fields} if fields else output)
 
     def clear_worker_output(self, worker: str | None = None) -> int:
-        return self._db.outputs.delete_many({} if worker is None else {"worker": worker}).deleted_count
+        """BULK_CHUNK outputs per delete, found through the worker index, other greenlets running between."""
+        query = {} if worker is None else {"worker": worker}
+        dropped = 0
+        while ids := [doc["_id"] for doc in self._db.outputs.find(query, {"_id": 1}).limit(BULK_CHUNK)]:
+            dropped += self._db.outputs.delete_many({"_id": {"$in": ids}}).deleted_count
+            let_loop_run()
+        return dropped
 
     # --- bulk loading ------------------------------------------------------------------------------
     def store_samples(self, samples: Iterable[tuple[bytes, str, str, str]]) -> int:
@@ -319,13 +363,15 @@ class MongoStore(DataStore):
                     for md5, (raw, filename, type_tag) in wanted.items()]
             if not docs:
                 continue
+            lost: set[int] = set()
             try:
-                new += len(self._db.samples.insert_many(docs, ordered=False).inserted_ids)
+                self._db.samples.insert_many(docs, ordered=False)
             except BulkWriteError as exc:  # another writer stored some first: drop our copies of those
                 lost = {error["index"] for error in exc.details["writeErrors"]}
-                new += len(docs) - len(lost)
                 for index in lost:
                     self._fs.delete(docs[index]["file_id"])
+            new += len(docs) - len(lost)
+            self._count_bytes(sum(doc["length"] for i, doc in enumerate(docs) if i not in lost))
         return new
 
     def store_outputs(self, outputs: Iterable[tuple[str, str, str, dict[str, str], dict[str, Any]]]) -> None:
@@ -482,8 +528,8 @@ class MongoStore(DataStore):
         self._db.graph_rels.delete_many({})
 
     def clear(self) -> None:
-        for name in ("samples", "fs.files", "fs.chunks", "outputs", "sample_sets", "links", "graph_nodes",
-                     "graph_rels", "leases"):
+        for name in ("samples", "fs.files", "fs.chunks", "outputs", "sample_sets", "sample_set_members", "links",
+                     "graph_nodes", "graph_rels", "leases", "store_counts"):
             self._db[name].delete_many({})
         self._db.text_index.delete_many({})
 

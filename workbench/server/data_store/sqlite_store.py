@@ -20,10 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import gevent
+
 from workbench.exceptions import StoreError, UnknownMD5
 from workbench.server.data_store import fuzzy_index_sqlite as fuzzy
+from workbench.server.data_store import sample_sets_sqlite as sample_sets
 from workbench.server.data_store import text_search
-from workbench.server.data_store.base import SAMPLE_INFO_FIELDS, DataStore
+from workbench.server.data_store.base import SAMPLE_INFO_FIELDS, DataStore, let_loop_run
 from workbench.server.data_store.sample_folder import SampleFolder
 
 SCHEMA = """
@@ -34,6 +37,7 @@ CREATE INDEX IF NOT EXISTS samples_type_tag ON samples(type_tag);
 CREATE TABLE IF NOT EXISTS sample_bytes (md5 TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS tags (md5 TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (md5, tag)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tags_tag ON tags(tag, md5);
+CREATE TABLE IF NOT EXISTS store_counts (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sample_sets (id TEXT PRIMARY KEY, md5_list TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS links (parent TEXT NOT NULL, child TEXT NOT NULL, PRIMARY KEY (parent, child))
     WITHOUT ROWID;
@@ -43,6 +47,16 @@ CREATE TABLE IF NOT EXISTS outputs (
     time TEXT NOT NULL, output TEXT NOT NULL, PRIMARY KEY (md5, worker));
 CREATE INDEX IF NOT EXISTS outputs_worker ON outputs(worker);
 """
+
+# Tag selections oldest first without a scan: (tag, the sample's rowid) is a primary key range, walked a page at a
+# time. Kept beside ``tags`` (md5 -> tags) by every tag write; filled once for a store made before it.
+SAMPLE_TAGS = """
+CREATE TABLE IF NOT EXISTS sample_tags (tag TEXT NOT NULL, sid INTEGER NOT NULL, md5 TEXT NOT NULL,
+    PRIMARY KEY (tag, sid)) WITHOUT ROWID;
+"""
+BUSY_TIMEOUT_S = 30
+SELECTION_PAGE = 1000  # rows one selection query examines: a few ms, then other greenlets run
+DELETE_PAGE = 500  # rows per transaction of a bulk delete
 
 # Filename substring search: an FTS5 trigram index over samples.filename (external content). Substrings of 3+
 # characters are index lookups; shorter ones fall back to a LIKE scan. Deletes are kept by a trigger; inserts
@@ -113,6 +127,21 @@ def _json_paths(paths: list[str], prefix: str = "") -> str:
     return f"json_object({', '.join(parts)})"
 
 
+def _selection_sql(type_tag: str | None, tags: list[str] | None) -> tuple[str, list[str]]:
+    """A page query of ``iter_md5s``: ``(key, md5, matches)`` rows after key ``?``, at most ``?`` rows examined."""
+    if not tags:
+        where = "type_tag = ? AND " if type_tag else ""
+        return (f"SELECT rowid, md5, 1 FROM samples WHERE {where}rowid > ? ORDER BY rowid LIMIT ?",  # noqa: S608
+                [type_tag] if type_tag else [])
+    checks = ["EXISTS (SELECT 1 FROM tags t WHERE t.md5 = st.md5 AND t.tag = ?)"] * (len(tags) - 1)
+    if type_tag:
+        checks.append("EXISTS (SELECT 1 FROM samples s WHERE s.rowid = st.sid AND s.type_tag = ?)")
+    matches = " AND ".join(checks) or "1"
+    return (f"SELECT st.sid, st.md5, {matches} FROM sample_tags st "  # noqa: S608 - constants and marks only
+            "WHERE st.tag = ? AND st.sid > ? ORDER BY st.sid LIMIT ?",
+            [*tags[1:], *([type_tag] if type_tag else []), tags[0]])
+
+
 def path_from_uri(uri: str) -> Path:
     """``sqlite:///relative.db`` or ``sqlite:////abs/path.db`` (``~`` expanded) to a file path."""
     if not uri.startswith("sqlite:///"):
@@ -129,15 +158,20 @@ class SqliteStore(DataStore):
         self.files = SampleFolder(self.path.with_name(self.path.name + ".samples"), fsync)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                       timeout=BUSY_TIMEOUT_S)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=OFF")
+            self._db.execute("PRAGMA journal_size_limit=67108864")  # a WAL grown by a big write shrinks back
             self._db.executescript(SCHEMA)
+            self._open_sample_tags()
+            self._open_counts()
             self._db.executescript(GRAPH_SCHEMA)
             self._db.executescript(GROUP_SCHEMA)
             self._open_filename_index()
             fuzzy.ensure(self._db)
+            sample_sets.ensure(self._db)
             self._db.executescript(TEXT_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open sqlite store {self.path}: {exc}; check the path and permissions") from exc
@@ -150,6 +184,25 @@ class SqliteStore(DataStore):
         rebuild = "" if existed else "INSERT INTO samples_filename(samples_filename) VALUES ('rebuild');"
         self._db.executescript(f"BEGIN IMMEDIATE; {FILENAME_INDEX} {rebuild} COMMIT;")
 
+    def _open_sample_tags(self) -> None:
+        """Create the tag selection table; a store made before it gets it filled from ``tags`` once."""
+        if self._one("SELECT 1 FROM sqlite_master WHERE name='sample_tags'") is None:
+            fill = "INSERT INTO sample_tags SELECT t.tag, s.rowid, t.md5 FROM tags t JOIN samples s ON s.md5 = t.md5;"
+            self._db.executescript(f"BEGIN IMMEDIATE; {SAMPLE_TAGS} {fill} COMMIT;")
+
+    def _open_counts(self) -> None:
+        """Keep the sample count and byte total in ``store_counts`` (info() reads them at any size); a store made
+        before it is counted once."""
+        if self._one("SELECT 1 FROM store_counts WHERE name='bytes'") is None:
+            self._db.executescript("BEGIN IMMEDIATE; INSERT OR REPLACE INTO store_counts "
+                                   "SELECT 'samples', COUNT(*) FROM samples UNION ALL "
+                                   "SELECT 'bytes', COALESCE(SUM(length), 0) FROM samples; COMMIT;")
+
+    def _count(self, samples: int, length: int) -> None:
+        """Add to the kept counts (inside the writing transaction)."""
+        self._db.executemany("UPDATE store_counts SET value = value + ? WHERE name = ?",
+                             [(samples, "samples"), (length, "bytes")])
+
     def _last_rowid(self) -> int:
         return self._one("SELECT COALESCE(MAX(rowid), 0) FROM samples")[0]
 
@@ -157,6 +210,18 @@ class SqliteStore(DataStore):
         """Index the filenames of the samples inserted after ``after_rowid`` (inside the inserting transaction)."""
         self._db.execute("INSERT INTO samples_filename(rowid, filename) SELECT rowid, filename FROM samples "
                          "WHERE rowid > ?", (after_rowid,))
+
+    def _read_off_loop(self, sql: str, args: tuple = ()) -> list[tuple]:
+        """A read that walks a whole index (counts over every sample or output), in a native thread on a
+        connection of its own: sqlite releases the GIL while it steps, so the event loop keeps serving other
+        clients meanwhile (a 1M-row GROUP BY takes 100+ ms). WAL: the read never blocks a writer."""
+        def read() -> list[tuple]:
+            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+            try:
+                return db.execute(sql, args).fetchall()
+            finally:
+                db.close()
+        return gevent.get_hub().threadpool.apply(read)
 
     def _one(self, sql: str, args: tuple = ()) -> tuple | None:
         return self._db.execute(sql, args).fetchone()
@@ -174,6 +239,7 @@ class SqliteStore(DataStore):
             self._db.execute("INSERT INTO samples VALUES (?, ?, ?, ?, ?)",
                              (md5, filename, type_tag, len(raw_bytes), _now()))
             self._index_filenames(before)
+            self._count(1, len(raw_bytes))
         return True
 
     def store_sample_file(self, path: Path, md5: str, filename: str, type_tag: str) -> bool:
@@ -187,6 +253,7 @@ class SqliteStore(DataStore):
             before = self._last_rowid()
             self._db.execute("INSERT INTO samples VALUES (?, ?, ?, ?, ?)", (md5, filename, type_tag, length, _now()))
             self._index_filenames(before)
+            self._count(1, length)
         return True
 
     def spool_dir(self) -> Path:
@@ -240,7 +307,11 @@ class SqliteStore(DataStore):
     def remove_sample(self, md5: str) -> bool:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            removed = self._db.execute("DELETE FROM samples WHERE md5=?", (md5,)).rowcount > 0
+            self._drop_sample_tags(md5)
+            gone = self._db.execute("DELETE FROM samples WHERE md5=? RETURNING length", (md5,)).fetchall()
+            removed = bool(gone)
+            if removed:
+                self._count(-1, -gone[0][0])
             for sql in ("DELETE FROM sample_bytes WHERE md5=?", "DELETE FROM tags WHERE md5=?",
                         "DELETE FROM outputs WHERE md5=?", "DELETE FROM links WHERE parent=? OR child=?"):
                 self._db.execute(sql, (md5,) * sql.count("?"))
@@ -250,25 +321,27 @@ class SqliteStore(DataStore):
         return removed
 
     def iter_md5s(self, type_tag: str | None = None, tags: list[str] | None = None) -> Iterator[str]:
-        sql, args = "SELECT md5 FROM samples s WHERE 1=1", []
-        if type_tag:
-            sql += " AND type_tag=?"
-            args.append(type_tag)
-        for tag in tags or []:
-            sql += " AND EXISTS (SELECT 1 FROM tags t WHERE t.md5=s.md5 AND t.tag=?)"
-            args.append(tag)
-        rows = self._db.execute(sql + " ORDER BY rowid", args).fetchall()
-        return (row[0] for row in rows)
+        """Keyset pages of SELECTION_PAGE rows on an index (rowid, type_tag or sample_tags), each its own short
+        query with no cursor left open, other greenlets running between pages; memory does not grow with the
+        selection. A tag selection walks the first tag's rows only; other filters are point lookups."""
+        sql, args = _selection_sql(type_tag, tags)
+        last = 0
+        while True:
+            rows = self._db.execute(sql, (*args, last, SELECTION_PAGE)).fetchall()
+            yield from (md5 for _, md5, keep in rows if keep)
+            if len(rows) < SELECTION_PAGE:
+                return
+            last = rows[-1][0]
+            let_loop_run()
 
     def type_tag_counts(self) -> dict[str, int]:
-        sql = "SELECT type_tag, COUNT(*) FROM samples GROUP BY type_tag ORDER BY type_tag"
-        return dict(self._db.execute(sql).fetchall())
+        return self.count_by_type_tag()
 
     def count_samples(self) -> int:
-        return self._one("SELECT COUNT(*) FROM samples")[0]
+        return self._one("SELECT value FROM store_counts WHERE name='samples'")[0]
 
     def total_sample_bytes(self) -> int:
-        return self._one("SELECT COALESCE(SUM(length), 0) FROM samples")[0]
+        return self._one("SELECT value FROM store_counts WHERE name='bytes'")[0]
 
     def oldest_md5s(self, limit: int) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT md5 FROM samples ORDER BY rowid LIMIT ?", (limit,))]
@@ -287,29 +360,53 @@ class SqliteStore(DataStore):
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._require(md5)
-            self._db.executemany("INSERT OR IGNORE INTO tags(md5, tag) VALUES (?, ?)", [(md5, t) for t in tags])
+            self._insert_tags(md5, tags)
+
+    def _insert_tags(self, md5: str, tags: Iterable[str]) -> None:
+        rows = [(md5, t) for t in dict.fromkeys(tags)]
+        self._db.executemany("INSERT OR IGNORE INTO tags(md5, tag) VALUES (?, ?)", rows)
+        self._db.executemany("INSERT OR IGNORE INTO sample_tags SELECT ?, rowid, md5 FROM samples WHERE md5=?",
+                             [(t, m) for m, t in rows])
+
+    def _drop_sample_tags(self, md5: str) -> None:
+        """Drop a sample's sample_tags rows (found through its tags: primary key lookups, no scan)."""
+        self._db.execute("DELETE FROM sample_tags WHERE (tag, sid) IN (SELECT t.tag, s.rowid FROM tags t "
+                         "JOIN samples s ON s.md5 = t.md5 WHERE t.md5 = ?)", (md5,))
 
     def set_tags(self, md5: str, tags: Iterable[str]) -> None:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._require(md5)
+            self._drop_sample_tags(md5)
             self._db.execute("DELETE FROM tags WHERE md5=?", (md5,))
-            self._db.executemany("INSERT OR IGNORE INTO tags(md5, tag) VALUES (?, ?)", [(md5, t) for t in tags])
+            self._insert_tags(md5, tags)
 
     def get_tags(self, md5: str) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT tag FROM tags WHERE md5=? ORDER BY tag", (md5,))]
 
     def get_all_tags(self) -> dict[str, int]:
-        return dict(self._db.execute("SELECT tag, COUNT(*) FROM tags GROUP BY tag ORDER BY tag").fetchall())
+        return dict(self._read_off_loop("SELECT tag, COUNT(*) FROM sample_tags GROUP BY tag ORDER BY tag"))
 
-    # --- sample sets -------------------------------------------------------------------------------
-    def store_sample_set(self, set_id: str, md5_list: list[str]) -> None:
-        with self._db:
-            self._db.execute("INSERT OR IGNORE INTO sample_sets VALUES (?, ?)", (set_id, json.dumps(md5_list)))
+    # --- sample sets (sample_sets_sqlite) ---------------------------------------------------------------
+    def store_sample_set(self, set_id: str | None, md5s: Iterable[str], expires: float | None = None) -> str:
+        return sample_sets.store(self._db, set_id, md5s, expires)
 
-    def get_sample_set(self, set_id: str) -> list[str] | None:
-        row = self._one("SELECT md5_list FROM sample_sets WHERE id=?", (set_id,))
-        return json.loads(row[0]) if row else None
+    def sample_set_size(self, set_id: str) -> int | None:
+        return sample_sets.size(self._db, set_id)
+
+    def iter_sample_set(self, set_id: str) -> Iterator[str]:
+        return sample_sets.members(self._db, set_id)
+
+    def remove_sample_set(self, set_id: str) -> bool:
+        removed = sample_sets.remove(self._db, set_id)
+        self.checkpoint()
+        return removed
+
+    def purge_expired_sample_sets(self) -> int:
+        purged = sample_sets.purge(self._db)
+        if purged:
+            self.checkpoint()
+        return purged
 
     # --- links -------------------------------------------------------------------------------------
     def add_link(self, parent: str, child: str) -> None:
@@ -382,13 +479,25 @@ class SqliteStore(DataStore):
                 yield md5, ({f: output.get(f) for f in fields} if fields else output)
 
     def clear_worker_output(self, worker: str | None = None) -> int:
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            if worker in (None, fuzzy.INDEXED_WORKER):
+        """Deletes DELETE_PAGE outputs per transaction, other greenlets running between them, then checkpoints
+        the WAL (one 1M-row transaction froze the server for 8 s and left a 557 MB WAL). Not atomic: a reader
+        meanwhile sees some outputs gone. The fuzzy index goes last, as its readers check hits against outputs."""
+        where, args = ("worker = ?", (worker,)) if worker is not None else ("1 = 1", ())
+        sql = f"DELETE FROM outputs WHERE rowid IN (SELECT rowid FROM outputs WHERE {where} LIMIT ?)"  # noqa: S608
+        dropped = 0
+        while True:
+            with self._db:
+                count = self._db.execute(sql, (*args, DELETE_PAGE)).rowcount
+            dropped += count
+            if count < DELETE_PAGE:
+                break
+            let_loop_run()
+        if worker in (None, fuzzy.INDEXED_WORKER):
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
                 fuzzy.clear(self._db)
-            if worker is None:
-                return self._db.execute("DELETE FROM outputs").rowcount
-            return self._db.execute("DELETE FROM outputs WHERE worker=?", (worker,)).rowcount
+        self.checkpoint()
+        return dropped
 
     # --- bulk loading ------------------------------------------------------------------------------
     def store_samples(self, samples: Iterable[tuple[bytes, str, str, str]]) -> int:
@@ -405,6 +514,7 @@ class SqliteStore(DataStore):
             before = self._last_rowid()
             self._db.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?)", [r[:5] for r in new])
             self._index_filenames(before)
+            self._count(len(new), sum(row[3] for row in new))
         return len(new)
 
     def _stored(self, md5s: list[str]) -> set[str]:
@@ -459,10 +569,10 @@ class SqliteStore(DataStore):
         return [dict(zip(SAMPLE_INFO_FIELDS, row, strict=True)) for row in rows]
 
     def count_by_type_tag(self) -> dict[str, int]:
-        return dict(self._db.execute("SELECT type_tag, COUNT(*) FROM samples GROUP BY type_tag ORDER BY type_tag"))
+        return dict(self._read_off_loop("SELECT type_tag, COUNT(*) FROM samples GROUP BY type_tag ORDER BY type_tag"))
 
     def count_outputs(self) -> dict[str, int]:
-        return dict(self._db.execute("SELECT worker, COUNT(*) FROM outputs GROUP BY worker ORDER BY worker"))
+        return dict(self._read_off_loop("SELECT worker, COUNT(*) FROM outputs GROUP BY worker ORDER BY worker"))
 
     # --- full-text index over outputs ---------------------------------------------------------------
     def _drop_text_entries(self, where: str, args: tuple) -> int:
@@ -509,7 +619,7 @@ class SqliteStore(DataStore):
 
     def text_indexes(self) -> dict[str, int]:
         sql = "SELECT index_name, COUNT(*) FROM text_docs GROUP BY index_name ORDER BY index_name"
-        return dict(self._db.execute(sql).fetchall())
+        return dict(self._read_off_loop(sql))
 
     def drop_text_index(self, index_name: str) -> int:
         with self._db:
@@ -580,12 +690,23 @@ class SqliteStore(DataStore):
     def clear(self) -> None:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            for table in ("samples", "sample_bytes", "tags", "sample_sets", "links", "outputs", "graph_nodes",
-                          "graph_rels", "leases"):
+            self._db.execute("UPDATE store_counts SET value = 0 WHERE name IN ('samples', 'bytes')")
+            for table in ("samples", "sample_bytes", "tags", "sample_tags", "sample_sets", "set_headers",
+                          "set_members", "links", "outputs", "graph_nodes", "graph_rels", "leases"):
                 self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - table names are constants above
             self.files.clear()
             fuzzy.clear(self._db)
             self._drop_text_entries("1=1", ())
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it, after a bulk delete (a WAL left at its peak size
+        costs disk until the server stops). A busy reader or writer elsewhere leaves part of it for later: the
+        wait is cut to 50 ms, as sqlite's busy wait sleeps without letting other greenlets run."""
+        self._db.execute("PRAGMA busy_timeout=50")
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
 
     def close(self) -> None:
         self._db.close()

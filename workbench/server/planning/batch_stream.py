@@ -18,6 +18,7 @@ import gevent.pool
 import gevent.queue
 
 from workbench.exceptions import BadArgument, WorkbenchError
+from workbench.server.data_store.base import let_loop_run
 
 if TYPE_CHECKING:
     from workbench.server.planning.work_front import WorkFront
@@ -167,6 +168,7 @@ def _produce(front: WorkFront, worker: str, subkeys: list[str] | None, md5s: Ite
                 continue
             for md5 in cold:
                 pool.spawn(one, md5, checked)  # waits while max_in_flight chains are running
+            let_loop_run()  # one chunk per turn of the loop: other clients' calls are served between chunks
         pool.join()
         groups.join()
     except gevent.GreenletExit:

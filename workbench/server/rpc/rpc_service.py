@@ -111,8 +111,13 @@ class WorkbenchRPC:
         return self._wb.get_sample_set(sample_set)
 
     def generate_sample_set(self, tags: Any = None, type_tag: str | None = None) -> str:
-        """A set of all samples with all the given tags and/or the given type_tag; returns its id."""
+        """A set of all samples with all the given tags and/or the given type_tag; returns its id (kept for
+        sample_set_days)."""
         return self._wb.generate_sample_set(tags, type_tag)
+
+    def remove_sample_set(self, sample_set: str) -> bool:
+        """Remove a stored sample set (its samples stay); False if there was none."""
+        return self._wb.remove_sample_set(sample_set)
 
     def add_tags(self, md5: str, tags: Any) -> None:
         """Add tags (a list or one string) to a sample."""
