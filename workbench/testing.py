@@ -6,8 +6,11 @@ sqlite store. ``make_workbench(tmp_path)`` gives an in-process Workbench with th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -101,8 +104,6 @@ def build_scale_store(datastore: str, count: int, chunk: int = 20_000) -> list[s
     """A store of ``count`` small samples through the bulk path (issue 17's scale tests and bench_scale.py):
     every 10th tagged ``t1``, every 100th ``t2``, each with a valid cached ``meta`` output. Returns the md5s,
     oldest first."""
-    import hashlib
-
     chain_version, versions = PluginManager().chain_version("meta")
     store = open_store(datastore)
     md5s: list[str] = []
@@ -147,9 +148,6 @@ class CallLooper:
 
     def __init__(self, endpoint: str, folder: Path, method: str = "version",
                  cycle: list[list[Any]] | None = None) -> None:
-        import subprocess
-        import sys
-
         self._stop = Path(folder) / f"looper-{os.getpid()}-{id(self)}.stop"
         self._proc = subprocess.Popen([sys.executable, "-c", LOOPER, endpoint, str(self._stop), method,
                                        json.dumps(cycle or [[]])], stdout=subprocess.PIPE, text=True)
