@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import struct
 from functools import lru_cache
 
 import magic
@@ -25,6 +26,8 @@ _BY_DESCRIPTION = (
     ("ELF ", "elf"),
     ("Mach-O", "macho"),
 )
+_PCAP_MAGICS = (b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1")
+_PCAPNG_BYTE_ORDER = (b"\x1a\x2b\x3c\x4d", b"\x4d\x3c\x2b\x1a")
 _SYSLOG_LINE = re.compile(rb"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ ", re.MULTILINE)
 
 
@@ -38,9 +41,29 @@ def describe(raw_bytes: bytes) -> str:
     return _magic().from_buffer(raw_bytes[:1 << 20]) if raw_bytes else "empty"
 
 
+def well_known_tag(raw: bytes) -> str | None:
+    """The type_tag of a PE, PDF, pcap/pcapng or SWF told by its header alone, as libmagic would tell it (checked
+    against libmagic on every file of the shared data, whole and cut short); None for anything else.
+
+    libmagic is most of what storing a sample costs (about 0.4 ms a file); these formats are most samples."""
+    if raw[:2] == b"MZ" and len(raw) >= 0x40:
+        pe_offset = struct.unpack_from("<I", raw, 0x3C)[0]
+        if raw[pe_offset:pe_offset + 4] == b"PE\0\0":
+            return "exe"
+    elif raw.startswith(b"%PDF-"):
+        return "pdf"
+    elif (raw[:4] in _PCAP_MAGICS and len(raw) >= 24) or (
+            raw[:4] == b"\x0a\x0d\x0d\x0a" and raw[8:12] in _PCAPNG_BYTE_ORDER):
+        return "pcap"
+    elif raw[:3] in (b"FWS", b"CWS", b"ZWS") and len(raw) >= 24:
+        return "swf"
+    return None
+
+
 def guess_type_tag(raw_bytes: bytes, filename: str = "") -> str:
-    """The type_tag for these bytes: libmagic's verdict first, then text shapes (Bro/Zeek logs, syslog)."""
-    by_content = native_binary_tag(raw_bytes)  # magic bytes first: exact, whatever libmagic's wording
+    """The type_tag for these bytes: magic numbers that decide alone, else libmagic's verdict, then text shapes
+    (Bro/Zeek logs, syslog)."""
+    by_content = native_binary_tag(raw_bytes) or well_known_tag(raw_bytes)  # exact, whatever libmagic's wording
     if by_content:
         return by_content
     description = describe(raw_bytes)
