@@ -220,3 +220,18 @@ def test_retrohunt_runs_in_process_when_procs_is_0(tmp_path: Path, files: dict[s
         assert workbench.info()["retrohunts"][-1]["done"] == len(stored)
     finally:
         workbench.close()
+
+
+def test_a_tag_selection_is_hunted_as_the_store_walks_it_with_its_count_as_total(workbench) -> None:  # noqa: ANN001
+    """In process (procs 0): the hunt walks the store's tag pages as it goes; progress counts the selection."""
+    md5s = [workbench.store_sample(b"MZ hunted %d" % i, f"s{i}", "data") for i in range(40)]
+    for md5 in md5s[::4]:
+        workbench.add_tags(md5, "hunt")
+    records = list(workbench.retrohunt('rule mz { condition: uint16(0) == 0x5A4D }',
+                                       {"tags": ["hunt"], "progress": True}))
+    hits = {r["md5"] for r in records if "md5" in r}
+    last = [r["progress"] for r in records if "progress" in r][-1]
+    assert hits == set(md5s[::4])
+    assert last == {"done": 10, "total": 10, "matched": 10}
+    finished = workbench.info()["retrohunts"][-1]
+    assert finished["state"] == "done" and finished["total"] == finished["done"] == 10

@@ -463,7 +463,16 @@ class Workbench:
         ``progress: True`` adds ``{progress: {done, total, matched}}`` records)."""
         kwargs = dict(kwargs or {})
         progress = bool(kwargs.pop("progress", False))
-        return self.retrohunts.hunt(rules_text, list(self.select_md5s(kwargs)), progress)
+        return self.retrohunts.hunt(rules_text, self.select_md5s(kwargs), self._selection_size(kwargs), progress)
+
+    def _selection_size(self, kwargs: dict[str, Any]) -> int:
+        """How many samples a selection holds, without holding them: the list's length, the store's kept count
+        for all samples, else a count over the same index pages the selection walks."""
+        if kwargs.get("md5_list") is not None:
+            return len(kwargs["md5_list"])
+        if not kwargs.get("type_tag") and not kwargs.get("tags"):
+            return self.store.count_samples()
+        return sum(1 for _ in self.select_md5s(kwargs))
 
     def info(self) -> dict[str, Any]:
         """Version, store, sample count, workers, worker processes and what was served."""

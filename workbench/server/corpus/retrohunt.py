@@ -18,7 +18,7 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from typing import Any
@@ -60,7 +60,7 @@ def compile_rules(sources: dict[str, str]) -> yara.Rules:
     raise BadArgument(f"YARA rules do not compile together: {error}; rename rules that clash") from None
 
 
-def _slices(md5s: list[str]) -> Iterator[list[str]]:
+def _slices(md5s: Iterable[str]) -> Iterator[list[str]]:
     items = iter(md5s)
     while chunk := list(islice(items, SLICE)):
         yield chunk
@@ -95,27 +95,29 @@ class Retrohunts:
         """Running hunts and the last ``KEEP_FINISHED`` finished ones, oldest first."""
         return [asdict(h) for h in self.hunts.values()]
 
-    def hunt(self, rules: Any, md5s: list[str], progress: bool = False) -> Iterator[dict[str, Any]]:
+    def hunt(self, rules: Any, md5s: Iterable[str], total: int, progress: bool = False) -> Iterator[dict[str, Any]]:
         """Compile now (a bad rule fails the call), then stream ``{md5, matches}`` for matching samples,
         ``{md5, matches: [], error}`` for samples that could not be scanned and, with ``progress``, a
-        ``{progress: {done, total, matched}}`` record after each slice."""
+        ``{progress: {done, total, matched}}`` record after each slice. ``md5s`` is walked as the hunt goes (a
+        store selection, never held whole); ``total`` is its size as counted before, for progress."""
         sources = rule_sources(rules)
         compiled = compile_rules(sources)
         digest = hashlib.sha256(json.dumps(sources, sort_keys=True).encode()).hexdigest()
         handle, path = tempfile.mkstemp(prefix="workbench-retrohunt-", suffix=".yarc")
         os.close(handle)
         compiled.save(path)
-        record = HuntProgress(uuid.uuid4().hex[:12], sorted(sources), len(md5s))
+        record = HuntProgress(uuid.uuid4().hex[:12], sorted(sources), total)
         self.hunts[record.id] = record
         return self._run(record, digest, path, md5s, progress)
 
-    def _run(self, record: HuntProgress, digest: str, path: str, md5s: list[str],
+    def _run(self, record: HuntProgress, digest: str, path: str, md5s: Iterable[str],
              progress: bool) -> Iterator[dict[str, Any]]:
         pool = gevent.pool.Pool(self.max_in_flight)
         try:
             for results in pool.imap_unordered(lambda chunk: self._scan(digest, path, chunk), _slices(md5s),
                                                maxsize=self.max_in_flight):
                 record.done += len(results)
+                record.total = max(record.total, record.done)  # samples stored since the count
                 for result in results:
                     if result.get("error"):
                         record.errors += 1
