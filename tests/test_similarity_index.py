@@ -142,3 +142,24 @@ def test_index_and_outputs_stay_consistent_through_kill_9_mid_write(tmp_path: Pa
         assert some[0] in {m for _, m in index_query(store, some[1]["ssdeep"], 0)}
     finally:
         store.close()
+
+
+def test_clearing_the_index_in_pages_empties_it_even_where_one_key_is_shared_by_more_than_a_page() -> None:
+    """clear_worker_output('meta_deep') drops the index a page at a time (the loop runs between pages): a key
+    shared by many identical hashes must not stop the walk, and nothing may be left."""
+    from workbench.server.data_store import fuzzy_index_sqlite as fuzzy
+
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    db.executescript(fuzzy.SCHEMA)
+    hashes = list(ssdeep_families(100, 5, seed=7))
+    same = hashes[0]
+    rows = [(f"{n:032x}", {"ssdeep": h}) for n, h in enumerate(hashes + [same] * 30)]
+    with db:
+        db.execute("BEGIN")
+        fuzzy.write(db, rows)
+    assert db.execute("SELECT COUNT(*) FROM ssdeep_keys").fetchone()[0] > 100
+    turns = []
+    fuzzy.clear_in_pages(db, 7, lambda: turns.append(1))
+    assert db.execute("SELECT COUNT(*) FROM ssdeep_keys").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM fuzzy_hashes").fetchone()[0] == 0
+    assert len(turns) > 10

@@ -17,7 +17,7 @@ with the machine loaded), in one transaction.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import chain
 from typing import Any
 
@@ -102,6 +102,29 @@ def clear(db: sqlite3.Connection) -> None:
     """Drop the whole index (with all meta_deep outputs); inside a transaction."""
     db.execute("DELETE FROM ssdeep_keys")
     db.execute("DELETE FROM fuzzy_hashes")
+
+
+def clear_in_pages(db: sqlite3.Connection, page: int, between: Callable[[], None]) -> None:
+    """Drop the whole index about ``page`` key rows per transaction, calling ``between`` after each: at 1M
+    samples it holds ~50M key rows, which one DELETE would hold the server on for seconds. Keys go by primary-key
+    range (everything up to the page's last key), then the hashes by id; a reader meanwhile finds fewer
+    candidates, never a key without its hash row."""
+    while True:
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            last = db.execute("SELECT key FROM ssdeep_keys ORDER BY key LIMIT 1 OFFSET ?", (page - 1,)).fetchone()
+            if last is None:
+                db.execute("DELETE FROM ssdeep_keys")
+                break
+            db.execute("DELETE FROM ssdeep_keys WHERE key <= ?", last)
+        between()
+    while True:
+        with db:
+            gone = db.execute("DELETE FROM fuzzy_hashes WHERE id IN (SELECT id FROM fuzzy_hashes ORDER BY id "
+                              "LIMIT ?)", (page,)).rowcount
+        if gone < page:
+            return
+        between()
 
 
 def candidates(db: sqlite3.Connection, keys: list[int]) -> list[tuple[str, str]]:

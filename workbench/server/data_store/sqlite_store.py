@@ -493,9 +493,7 @@ class SqliteStore(DataStore):
                 break
             let_loop_run()
         if worker in (None, fuzzy.INDEXED_WORKER):
-            with self._db:
-                self._db.execute("BEGIN IMMEDIATE")
-                fuzzy.clear(self._db)
+            fuzzy.clear_in_pages(self._db, DELETE_PAGE * 10, let_loop_run)  # key rows are small: 5,000 a page
         self.checkpoint()
         return dropped
 
