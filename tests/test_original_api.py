@@ -229,3 +229,34 @@ def _pcap_report_pages(folder: Path, port: int, client: zerorpc.Client) -> None:
     finally:
         proc.kill()
         proc.wait(timeout=20)
+
+
+def test_the_originals_sample_window_index_sample_test_worker_and_retired_workers(server: RunningServer) -> None:
+    client = server.client()
+    assert client.test_worker("meta")["ok"] is False  # an empty store: a report naming the fix, not an exception
+    assert "store a sample first" in client.test_worker("meta")["error"]
+    sizes = [600_000, 500_000, 400_000, 300_000]  # stored oldest first: the window takes the newest first
+    md5s = [client.store_sample(bytes([i]) * size, f"w{i}.bin", "data") for i, size in enumerate(sizes)]
+    assert client.get_sample_window("data", 0.5) == [md5s[3], md5s[2]]  # 300k, then 700k passes 0.5 MB: stop
+    assert client.get_sample_window("data", 10) == md5s[::-1]
+    assert client.get_sample_window("exe", 1) == []
+    log = client.store_sample(b"alpha evil.example.com\nbeta quiet\n", "x.log", "unknown")  # guessed
+    assert client.get_sample_info(log)["type_tag"] == "log"
+    assert list(client.stream_sample(log)) == [{"row": "alpha evil.example.com"}, {"row": "beta quiet"}]
+    assert client.index_sample(log, "logs") == {"md5": log, "index_name": "logs", "rows": 2}
+    assert [hit["md5"] for hit in client.search_index("logs", "evil.example.com")] == [log]
+    with pytest.raises(zerorpc.RemoteError, match="index_sample indexes text samples"):
+        client.index_sample(md5s[0], "logs")
+    meta = client.work_request("meta", log)["meta"]
+    assert meta["file_size"] == meta["length"] and meta["encoding"] == "us-ascii" and meta["tags"] == ["log"]
+    client.add_tags(log, "customer:ACME")
+    assert client.work_request("meta", log, ["customer", "tags"]) == {"customer": "ACME",
+                                                                      "tags": ["customer:ACME", "log"]}
+    empty = client.store_sample_set([])
+    assert list(client.set_work_request("mem_procdump", empty)) == []  # the original's upload_dir asks this
+    with pytest.raises(zerorpc.RemoteError, match="Rekall memory-image workers; memory images are out of scope"):
+        list(client.set_work_request("mem_procdump", client.store_sample_set(md5s)))
+    flat = list(client.set_work_request("meta", client.store_sample_set(md5s[:2]), "length"))  # a string subkey
+    assert sorted(flat, key=lambda r: r["length"]) == [{"length": 500_000}, {"length": 600_000}]
+    with pytest.raises(zerorpc.RemoteError, match="subkey 'nope' not found: 'nope' is not in meta"):
+        client.work_request("meta", log, "nope")
