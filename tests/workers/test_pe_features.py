@@ -54,7 +54,7 @@ def test_every_pe_sample_is_parsed_and_stored_under_its_md5_file_name(samples: l
     for sample in samples:
         if MD5_NAME.match(sample["path"].name):
             assert sample["md5"] == sample["path"].name
-        assert set(sample["output"]) == {"dense_features", "sparse_features", "sections"}
+        assert set(sample["output"]) == {"md5", "dense_features", "sparse_features", "sections"}  # md5: served
 
 
 def test_dense_features_load_into_a_numeric_dataframe_with_one_row_per_sample(samples: list[dict]) -> None:
@@ -190,7 +190,7 @@ def test_section_entropy_summary_matches_the_section_table(samples: list[dict]) 
 
 def test_features_of_one_sample_are_stable_across_runs(samples: list[dict], tmp_path: Path) -> None:
     first = samples[0]
-    assert run_worker("pe_features", first["path"]) == first["output"]
+    assert {"md5": first["md5"], **run_worker("pe_features", first["path"])} == first["output"]
 
 
 def test_tls_callbacks_are_counted_until_the_terminating_null(samples: list[dict]) -> None:
