@@ -94,6 +94,9 @@ def test_work_accepts_md5_prefixes_and_reports_worker_failures(server: RunningSe
     md5 = sorted(wb.get_sample_set(wb.generate_sample_set(None, "exe")))[0]
     done = shell(f"workbench -p {server.port} --json work meta {md5[:12]}")
     assert done.returncode == 0 and json.loads(done.stdout) == [wb.work_request("meta", md5)]
+    picked = shell(f"workbench -p {server.port} --json work pe_features {md5} --subkeys dense_features.file_size")
+    assert json.loads(picked.stdout) == [{"md5": md5, "pe_features": {"dense_features": {
+        "file_size": wb.work_request("pe_features", md5, "dense_features.file_size")["file_size"]}}}]
     people = shell(f"workbench -p {server.port} work view_pe {md5}")
     assert people.returncode == 0 and people.stdout.startswith(f"== view_pe {md5}\nmd5: {md5}")
     failed = shell(f"workbench -p {server.port} work pcap_meta {md5}")

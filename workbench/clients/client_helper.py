@@ -136,6 +136,14 @@ def set_results(client: zerorpc.Client, worker: str, set_id: str, subkeys: list[
     return (as_result(worker, item, asked) for item in flatten(stream))
 
 
+def work_result(client: zerorpc.Client, worker: str, md5: str, subkeys: list[str] | None = None) -> dict:
+    """work_request as ``{md5, worker: output}``, subkeys nested by their paths (as batch_results gives them)."""
+    if not subkeys:
+        return client.work_request(worker, md5)
+    asked, kwargs = _asked_subkeys(worker, {"subkeys": subkeys})
+    return as_result(worker, client.work_request(worker, md5, kwargs["subkeys"]), asked)
+
+
 def _asked_subkeys(worker: str, selection: dict[str, Any]) -> tuple[list[list[str]] | None, dict[str, Any]]:
     """The subkeys asked for as path parts (worker prefix dropped), and the selection asking for md5 as well."""
     subkeys = selection.get("subkeys")

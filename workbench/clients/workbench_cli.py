@@ -155,7 +155,7 @@ def cmd_work(client: zerorpc.Client, args: argparse.Namespace) -> int:
     for md5 in args.md5s:
         md5 = _complete(client, md5)
         try:
-            result = client.work_request(args.worker, md5, _subkeys(args.subkeys))
+            result = ch.work_result(client, args.worker, md5, _subkeys(args.subkeys))
         except zerorpc.RemoteError as exc:
             if exc.name not in WORKER_FAILURES:
                 raise
