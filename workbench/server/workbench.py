@@ -294,7 +294,8 @@ class Workbench:
     def _tagged(self, tags: Any, type_tag: str | None) -> Iterator[str]:
         """Samples with all ``tags`` and ``type_tag``; a tag nobody set that is a type_tag in use selects that type."""
         tags = _tags(tags) if tags else []
-        types = [t for t in tags if t not in self.store.get_all_tags() and t in self.store.type_tag_counts()]
+        types = [t for t in tags if not self.store.find_samples(tag=t, limit=1)  # two indexed point reads a tag
+                 and self.store.find_samples(type_tag=t, limit=1)]
         kinds = {*types, *([type_tag] if type_tag else [])}
         if len(kinds) > 1:
             return iter(())  # a sample has one type_tag
