@@ -124,7 +124,7 @@ def test_explain_prints_the_plan_with_every_status_and_why(workbench, plugins: P
     stale = {s["worker"]: s for s in workbench.explain("top", md5)["plan"]}
     assert stale["base"]["status"] == "stale" and stale["base"]["reason"].endswith("in: base")
     assert stale["top"]["status"] == "stale" and stale["top"]["reason"].endswith("in: base")
-    assert workbench.work_request("top", md5)["top"] == {"twice": -2}
+    assert workbench.work_request("top", md5)["top"] == {"md5": md5, "twice": -2}
 
     na = workbench.explain("pdf_only", md5)["plan"][-1]
     assert na["status"] == "not_applicable" and na["reason"] == "applies to pdf, sample is 'txt'"
@@ -139,7 +139,7 @@ def test_the_cache_check_is_the_plan_with_nothing_to_run(workbench) -> None:
     output = workbench.work_request("top", md5)["top"]
     chains_before = workbench.info()["counters"]["chains_run"]
     plan = workbench.front.planner.plan("top", md5)
-    assert plan.to_run == [] and plan.output == output
+    assert plan.to_run == [] and {"md5": md5, **plan.output} == output  # the API adds md5 when served
     assert workbench.work_request("top", md5)["top"] == output
     assert workbench.info()["counters"]["chains_run"] == chains_before
 
@@ -177,7 +177,7 @@ def test_each_output_is_json_encoded_once(workbench, monkeypatch: pytest.MonkeyP
         return real_dumps(value, *args, **kwargs)
 
     monkeypatch.setattr(json, "dumps", counting_dumps)
-    assert workbench.work_request("marked", md5)["marked"] == {"marker": "only once"}
+    assert workbench.work_request("marked", md5)["marked"] == {"md5": md5, "marker": "only once"}
     assert len(encoded) == 1, "validation and the store share one encoding"
     assert workbench.store.get_output(md5, "marked")["output"] == {"marker": "only once"}
 
@@ -251,13 +251,13 @@ def test_declared_data_files_are_folded_into_the_version(tmp_path: Path, monkeyp
     wb = make_workbench(tmp_path / "store", {"lookup": {"table": str(table)}}, plugin_dirs=[str(folder)])
     try:
         md5 = wb.store_sample(b"data files\n", "d.txt", "")
-        assert wb.work_request("lookup", md5)["lookup"] == {"words": ["alpha", "beta"]}
+        assert wb.work_request("lookup", md5)["lookup"] == {"md5": md5, "words": ["alpha", "beta"]}
         assert wb.explain("lookup", md5)["plan"][-1]["status"] == "cached"
         table.write_text("gamma")
         os.utime(table, ns=(1, 1))
         step = wb.explain("lookup", md5)["plan"][-1]
         assert step["status"] == "stale" and step["reason"].endswith("in: lookup")
-        assert wb.work_request("lookup", md5)["lookup"] == {"words": ["gamma"]}
+        assert wb.work_request("lookup", md5)["lookup"] == {"md5": md5, "words": ["gamma"]}
         failed = {w["name"]: w for w in wb.list_all_workers()}["bad_decl"]
         assert failed["status"] == "failed" and "'data_files' names ['nope']" in failed["error"]
     finally:

@@ -122,13 +122,13 @@ def test_sample_bytes_read_once_for_a_three_worker_chain_and_never_when_cached(s
     client = server.client()
     md5 = client.store_sample(b"three workers, one read" * 100, "chain.txt", "")
     result = client.work_request("chain_c", md5)["chain_c"]
-    assert result == {"depth": 3, "length": 2300}
+    assert result == {"md5": md5, "depth": 3, "length": 2300}
     info = client.info()
     assert info["workers_run"] == {"chain_a": 1, "chain_b": 1, "chain_c": 1}
     assert info["counters"]["sample_reads"] == 1
     assert server.log().count(f"sample bytes read md5={md5}") == 1
     assert client.work_request("chain_c", md5)["chain_c"] == result
-    assert client.work_request("chain_b", md5)["chain_b"] == {"depth": 2, "length": 2300}
+    assert client.work_request("chain_b", md5)["chain_b"] == {"md5": md5, "depth": 2, "length": 2300}
     assert client.info()["counters"]["sample_reads"] == 1
     assert server.log().count(f"sample bytes read md5={md5}") == 1
 
@@ -148,10 +148,10 @@ class Editable:
     server = server_factory(plugin_dirs=[plugins])
     client = server.client()
     md5 = client.store_sample(b"edit me", "e.txt", "")
-    assert client.work_request("editable", md5)["editable"] == {"value": 1}
+    assert client.work_request("editable", md5)["editable"] == {"md5": md5, "value": 1}  # outputs carry md5
     path.write_text(textwrap.dedent(source.replace("VALUE", "2")))
     deadline = time.monotonic() + 2.5
-    while client.work_request("editable", md5)["editable"] != {"value": 2}:
+    while client.work_request("editable", md5)["editable"] != {"md5": md5, "value": 2}:
         assert time.monotonic() < deadline, "the edited worker did not take effect within 2 s"
         time.sleep(0.1)
     assert client.explain("editable", md5)["plan"][-1]["status"] == "cached"
@@ -160,7 +160,7 @@ class Editable:
     while "added_later" not in {w["name"] for w in client.list_all_workers()}:
         assert time.monotonic() < deadline, "a new worker file was not picked up within 2 s"
         time.sleep(0.1)
-    assert client.work_request("added_later", md5)["added_later"] == {"value": 3}
+    assert client.work_request("added_later", md5)["added_later"] == {"md5": md5, "value": 3}
     path.unlink()
     deadline = time.monotonic() + 2.5
     while "editable" in {w["name"] for w in client.list_all_workers()}:

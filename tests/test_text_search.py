@@ -46,7 +46,7 @@ def md5s(wb: zerorpc.Client) -> list[str]:
 @pytest.fixture(scope="module")
 def url_outputs(wb: zerorpc.Client, md5s: list[str]) -> dict[str, dict]:
     results = flatten(wb.batch_work_request("url", {"md5_list": md5s, "batch_size": 50}))
-    return {r["md5"]: r["url"] for r in results if not r.get("error")}
+    return {r["md5"]: r for r in results if not r.get("error")}  # each item is the output itself
 
 
 def _with_domain(outputs: dict[str, dict], domain: str) -> set[str]:
@@ -67,7 +67,7 @@ def test_indexed_url_outputs_find_a_domain_in_the_domains_field(wb: zerorpc.Clie
     assert len(expected) >= 5, "the shared data should hold several samples naming crl.microsoft.com"
     hits = wb.search_index("urls_all", DOMAIN)
     assert {h["md5"] for h in hits if h["field"] == "domains.value"} == expected
-    assert {h["field"] for h in hits} <= {"domains.value", "urls.value", "emails.value"}
+    assert {h["field"] for h in hits} <= {"domains.value", "urls.value", "emails.value", "url_list"}
     for hit in hits:
         assert hit["worker"] == "url" and DOMAIN in hit["snippet"].lower()
     assert wb.search_index("urls_all", "no-such-domain-anywhere.example") == []
@@ -138,7 +138,7 @@ def test_an_indexed_import_list_answers_which_samples_import_a_function(wb: zero
     records = _index(wb, "pe_features", "imports", field, type_tag="exe")
     indexed = {r["md5"] for r in records if "indexed" in r}
     assert indexed, "the shared PE samples should be indexed"
-    outputs = {r["md5"]: r["pe_features"] for r in flatten(wb.batch_work_request(
+    outputs = {r["md5"]: r for r in flatten(wb.batch_work_request(
         "pe_features", {"md5_list": sorted(indexed), "batch_size": 50}))}
     expected = {md5 for md5, out in outputs.items()
                 if "kernel32.dll:virtualalloc" in [s.casefold() for s in out["sparse_features"]["imported_symbols"]]}

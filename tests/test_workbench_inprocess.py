@@ -82,8 +82,8 @@ def test_not_applicable_is_a_clean_error_without_running_the_worker(workbench) -
 def test_dispatch_adds_the_view_for_the_samples_type_only_when_loaded(workbench) -> None:
     text = workbench.store_sample(b"a\nb\nc\n", "t.txt", "")
     exe = workbench.store_sample(b"MZ pretend", "p.exe", "exe")
-    assert workbench.work_request("dispatcher", text)["dispatcher"] == {"view_txt": {"lines": 3}}
-    assert workbench.work_request("dispatcher", exe)["dispatcher"] == {}
+    assert workbench.work_request("dispatcher", text)["dispatcher"] == {"md5": text, "view_txt": {"lines": 3}}
+    assert workbench.work_request("dispatcher", exe)["dispatcher"] == {"md5": exe}  # every output carries md5
     assert [s["worker"] for s in workbench.explain("dispatcher", text)["plan"]] == ["meta", "view_txt", "dispatcher"]
 
 
@@ -106,15 +106,23 @@ def test_explain_names_the_worker_whose_code_changed(workbench, plugins: Path) -
     assert plan["meta"]["status"] == "cached"
     assert plan["view_txt"]["status"] == "stale" and "view_txt" in plan["view_txt"]["reason"]
     assert plan["dispatcher"]["status"] == "stale" and "in: view_txt" in plan["dispatcher"]["reason"]
-    assert workbench.work_request("dispatcher", md5)["dispatcher"] == {"view_txt": {"lines": -1}}
+    assert workbench.work_request("dispatcher", md5)["dispatcher"] == {"md5": md5, "view_txt": {"lines": -1}}
 
 
-def test_subkeys_return_only_the_asked_fields_and_name_missing_ones(workbench) -> None:
+def test_subkeys_return_the_originals_flat_dict_and_name_missing_ones(workbench) -> None:
     md5 = workbench.store_sample(b"subkeys", "s.txt", "")
-    assert workbench.work_request("meta", md5, ["meta.length", "md5"]) == {
-        "md5": md5, "meta": {"length": 7, "md5": md5}}
-    with pytest.raises(BadArgument, match="subkey 'meta.nope' not found: meta has"):
+    assert workbench.work_request("meta", md5, ["meta.length", "md5"]) == {"length": 7, "md5": md5}
+    assert workbench.work_request("meta", md5, "length") == {"length": 7}  # one path as a string
+    extractor = workbench.store_sample(b"outer", "outer.bin", "")
+    assert workbench.work_request("extractor", extractor, ["md5", "child"]) == {
+        "md5": extractor, "child": hashlib.md5(b"inner bytes").hexdigest()}  # md5 is a subkey of every output
+    text = workbench.store_sample(b"a\nb\n", "t.txt", "")
+    assert workbench.work_request("dispatcher", text, ["view_txt.lines"]) == {"lines": 2}
+    assert workbench.work_request("dispatcher", text, ["view_txt.*", "md5"]) == {"lines": 2, "md5": text}
+    with pytest.raises(BadArgument, match="subkey 'meta.nope' not found: 'nope' is not in meta, which has"):
         workbench.work_request("meta", md5, ["meta.nope"])
+    with pytest.raises(BadArgument, match="subkey 'view_txt.words' not found: 'words' is not in dispatcher.view_txt"):
+        workbench.work_request("dispatcher", text, "view_txt.words")
 
 
 def test_outputs_are_readable_json_in_the_sqlite_file(workbench, tmp_path: Path) -> None:
@@ -184,9 +192,14 @@ def test_sets_tags_and_streams(workbench) -> None:
     assert workbench.get_sample_set(workbench.generate_sample_set(type_tag="log")) == md5s
     with pytest.raises(UnknownSampleSet, match="no sample set 'nope'"):
         workbench.get_sample_set("nope")
-    assert list(workbench.stream_sample(md5s[2])) == ["line 2", "next"]
-    results = list(workbench.set_work_request("meta", set_id, ["meta.filename"]))
-    assert sorted(r["meta"]["filename"] for r in results) == ["f0.log", "f1.log"]
+    assert list(workbench.stream_sample(md5s[2])) == [{"row": "line 2"}, {"row": "next"}]  # the original's rows
+    results = list(workbench.set_work_request("meta", set_id, ["meta.filename"]))  # the original's flat dicts
+    assert sorted(results, key=lambda r: r["filename"]) == [{"filename": "f0.log"}, {"filename": "f1.log"}]
+    outputs = list(workbench.set_work_request("meta", set_id))  # no subkeys: each item is the output itself
+    assert sorted(r["md5"] for r in outputs) == sorted(md5s[:2]) and {r["type_tag"] for r in outputs} == {"log"}
+    assert workbench.get_sample_set(workbench.generate_sample_set("log")) == md5s  # a type_tag counts as a tag
+    assert workbench.get_sample_set(workbench.generate_sample_set(["log", "seen"])) == md5s[:1]
+    assert workbench.get_sample_set(workbench.generate_sample_set(["log", "pdf"])) == []
 
 
 def test_sample_sets_are_removed_on_request_and_generated_ones_expire(workbench) -> None:
@@ -214,7 +227,7 @@ def test_batch_errors_are_records_and_the_stream_goes_on(workbench) -> None:
     good = workbench.store_sample(b"%PDF-1.4 fake", "x.pdf", "pdf")
     other = workbench.store_sample(b"text", "x.txt", "")
     results = {r["md5"]: r for r in workbench.batch_work_request("pdf_only", {"md5_list": [good, other]})}
-    assert results[good]["pdf_only"] == {"ok": True}
+    assert results[good] == {"md5": good, "ok": True}
     assert results[other]["error"]["type"] == "WorkerNotApplicable"
     assert results[other]["error"]["kind"] == "not_applicable"
     with pytest.raises(BadArgument, match="unknown batch options"):

@@ -43,7 +43,7 @@ SAMPLE = "sample"
 ``import_time``. Its bytes are read from the store at most once per request."""
 
 TAGS = "tags"
-"""Pseudo-dependency: the sample's tag list."""
+"""Pseudo-dependency: the sample's tags, shaped as the original's: ``{'md5': md5, 'tags': [...]}``."""
 
 CORPUS = "corpus"
 """Pseudo-dependency: a :class:`Corpus`, read access to other samples' outputs and a way to add children."""
@@ -55,6 +55,11 @@ from docstrings. Such workers declare ``applies_to = ("help",)`` so they never r
 PSEUDO_DEPENDENCIES = (SAMPLE, TAGS, CORPUS, HELP)
 
 RESERVED_NAMES = (*PSEUDO_DEPENDENCIES, "md5", "error")
+
+RETIRED_WORKERS = ("mem_base", "mem_connscan", "mem_dlllist", "mem_meta", "mem_procdump", "mem_pslist")
+"""The original's Rekall memory-image workers: out of scope here. A stream over an empty selection with one of
+them yields nothing (the original's scripts ask for them over sets that are empty here); any other call is an
+UnknownWorker saying so."""
 
 SAMPLE_FIELDS = ("raw_bytes", "md5", "filename", "type_tag", "length", "import_time")
 

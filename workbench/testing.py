@@ -75,7 +75,7 @@ def run_worker(name: str, data: bytes | str | Path, *, filename: str | None = No
         workbench = make_workbench(tmp, options)
         try:
             md5 = workbench.store_sample(data, filename or "sample", type_tag or "")
-            return workbench.work_request(name, md5)[name]
+            return workbench.front.work(name, md5)[name]  # the worker's own output (the API adds md5)
         finally:
             workbench.close()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import RunningServer
 
-from workbench.clients.client_helper import batch_results
+from workbench.clients.client_helper import batch_results, flatten
 from workbench.testing import REPO_ROOT, require_data
 
 NODE_DIR = REPO_ROOT / "workbench" / "clients" / "node"
@@ -60,8 +60,10 @@ def test_node_client_uploads_works_and_streams_like_the_python_client(node_clien
     for md5 in md5s:
         assert python.get_sample_info(md5)["length"] == (files[md5s.index(md5)]).stat().st_size
     assert report["work"] == [python.work_request("meta", md5) for md5 in md5s]
-    expected = sorted(batch_results(python, "meta", md5_list=md5s), key=lambda r: r["md5"])
+    expected = sorted(flatten(python.batch_work_request("meta", {"md5_list": md5s, "batch_size": 2})),
+                      key=lambda r: r["md5"])  # the original's items: each output itself, carrying md5
     assert sorted(report["batch"], key=lambda r: r["md5"]) == expected
+    assert {r["md5"] for r in batch_results(python, "meta", md5_list=md5s)} == set(md5s)
 
 
 @pytest.mark.slow

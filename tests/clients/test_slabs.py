@@ -91,6 +91,8 @@ def test_arrow_and_dict_paths_give_equal_frames_for_every_worker(wb: zerorpc.Cli
     for worker in workers:
         by_dicts = canonical(to_dataframe(batch_stream(wb, worker, md5_list=md5s)))  # computes, then cached
         by_arrow = canonical(batch_dataframe(wb, worker, md5_list=md5s))
+        if worker == "meta":  # served with the sample's tags and customer, read fresh (the slab reads stored outputs)
+            by_dicts = by_dicts.drop(columns=["customer", "tags"])
         assert len(by_arrow) == len(md5s), f"{worker}: a row is missing"
         pd.testing.assert_frame_equal(by_arrow, by_dicts, obj=f"{worker} frame")
         checked[worker] = (int(by_arrow.error.isna().sum()), by_arrow.shape[1])

@@ -94,6 +94,9 @@ def test_work_accepts_md5_prefixes_and_reports_worker_failures(server: RunningSe
     md5 = sorted(wb.get_sample_set(wb.generate_sample_set(None, "exe")))[0]
     done = shell(f"workbench -p {server.port} --json work meta {md5[:12]}")
     assert done.returncode == 0 and json.loads(done.stdout) == [wb.work_request("meta", md5)]
+    picked = shell(f"workbench -p {server.port} --json work pe_features {md5} --subkeys dense_features.file_size")
+    assert json.loads(picked.stdout) == [{"md5": md5, "pe_features": {"dense_features": {
+        "file_size": wb.work_request("pe_features", md5, "dense_features.file_size")["file_size"]}}}]
     people = shell(f"workbench -p {server.port} work view_pe {md5}")
     assert people.returncode == 0 and people.stdout.startswith(f"== view_pe {md5}\nmd5: {md5}")
     failed = shell(f"workbench -p {server.port} work pcap_meta {md5}")
@@ -166,8 +169,8 @@ def test_analyze_with_no_server_starts_a_local_one_prints_the_view_and_leaves_no
     env = {"XDG_DATA_HOME": str(tmp_path), "WORKBENCH_TEST_MARKER": marker.split("=")[1]}
     done = shell(f"workbench -p {free_port()} analyze {sample}", env=env)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"== {sample} (view)\nview_worker: view_pe\ntype_tag: exe\nview:\n"
-                                  "  md5: 033d91aae8ad29ed9fbb858179271232\n")
+    assert done.stdout.startswith(f"== {sample} (view)\nmd5: {sample.name}\nview_worker: view_pe\ntype_tag: exe\n"
+                                  "view:\n  md5: 033d91aae8ad29ed9fbb858179271232\n")
     assert "file_type: PE32 executable" in done.stdout and "indicators:" in done.stdout
     assert (tmp_path / "workbench" / "local.db").is_file()  # the user data folder ($XDG_DATA_HOME/workbench)
     pid = int(next(line for line in done.stderr.splitlines() if "local server pid" in line).split("pid ")[1].split()[0])

@@ -87,7 +87,7 @@ def test_cached_request_is_answered_while_the_only_pool_process_runs_a_slow_work
     assert counters(other)["cache_hits"] == hits_before + 1
 
     release.touch()
-    assert pending.get(timeout=60) == {"md5": slow_md5, "slow": {"released": True, "length": 11}}
+    assert pending.get(timeout=60) == {"md5": slow_md5, "slow": {"md5": slow_md5, "released": True, "length": 11}}
 
 
 def test_a_batch_streams_with_bounded_work_ahead_of_a_paused_client(server_factory, tmp_path: Path) -> None:

@@ -84,7 +84,7 @@ def test_batches_hold_every_result_once_cached_read_per_chunk_and_errors_as_reco
     assert sorted(r["md5"] for r in results) == sorted([*md5s, unknown])
     by_md5 = {r["md5"]: r for r in results}
     assert by_md5[unknown]["error"]["type"] == "UnknownMD5" and by_md5[unknown]["counted"] is None
-    assert all(by_md5[m]["counted"] == {"length": len(f"sample {i}")} for i, m in enumerate(md5s))
+    assert all(by_md5[m] == {"md5": m, "length": len(f"sample {i}")} for i, m in enumerate(md5s))  # outputs
     assert runs(tmp_path) == 250  # only the 70 uncached samples ran
     assert workbench.front.counters["cache_hits"] - hits_before == 180
 

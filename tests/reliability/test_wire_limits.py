@@ -114,7 +114,7 @@ def test_one_client_gets_at_most_its_in_flight_bound_and_others_are_still_served
     version_started = time.monotonic()
     assert polite.version(), "another client is answered while the greedy one is at its bound"
     assert time.monotonic() - version_started < 1.0
-    assert polite.work_request("slow", md5)["slow"] == {"done": True}
+    assert polite.work_request("slow", md5)["slow"] == {"md5": md5, "done": True}
     gevent.joinall(calls, timeout=60)
     outcomes = Counter(c.value[0] for c in calls)
     assert outcomes == {"ok": MAX_INFLIGHT, "ServerBusy": 10 - MAX_INFLIGHT}, outcomes
@@ -122,4 +122,4 @@ def test_one_client_gets_at_most_its_in_flight_bound_and_others_are_still_served
     assert busy.startswith(f"server busy: this client already has {MAX_INFLIGHT} requests in flight "
                            "(max_inflight_per_client)"), busy
     assert time.monotonic() - started < 10
-    assert greedy.work_request("slow", md5)["slow"] == {"done": True}, "the bound frees up as requests finish"
+    assert greedy.work_request("slow", md5)["slow"] == {"md5": md5, "done": True}, "the bound frees up as requests end"

@@ -123,7 +123,7 @@ def test_worker_timeout_attribute_wins_over_a_smaller_server_setting(pool_server
     client = pool_server.client(timeout=60)
     md5 = client.store_sample(b"patience", "p.txt", "")
     started = time.monotonic()
-    assert client.work_request("patient", md5)["patient"] == {"done": True}
+    assert client.work_request("patient", md5)["patient"] == {"md5": md5, "done": True}
     assert time.monotonic() - started >= 3, "patient sleeps 3 s, past the server's 2 s worker_timeout"
 
 

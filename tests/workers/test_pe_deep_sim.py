@@ -36,7 +36,7 @@ def test_the_modified_copy_is_the_top_match_with_ssdeeps_own_score(stored: dict)
     result = stored["workbench"].work_request("pe_deep_sim", stored["original"])["pe_deep_sim"]
     top = result["sim_list"][0]
     expected = ssdeep.compare(ssdeep.hash(raws[stored["original"]]), ssdeep.hash(raws[stored["copy"]]))
-    assert top == {"md5": stored["copy"], "score": expected}
+    assert top == {"md5": stored["copy"], "score": expected, "sim": expected}  # sim: the original's name
     assert expected >= 80
 
 
@@ -48,7 +48,7 @@ def test_results_equal_a_brute_force_comparison_against_every_stored_sample(stor
         target = ssdeep.hash(raws[md5])
         brute = sorted(((ssdeep.compare(target, ssdeep.hash(raw)), other) for other, raw in raws.items()
                         if other != md5), key=lambda pair: (-pair[0], pair[1]))
-        expected = [{"md5": other, "score": score} for score, other in brute if score >= 25][:10]
+        expected = [{"md5": other, "score": score, "sim": score} for score, other in brute if score >= 25][:10]
         assert result["sim_list"] == expected
         assert result["compared"] <= result["candidates"] <= len(raws) - 1
         pruned += len(raws) - 1 - result["compared"]

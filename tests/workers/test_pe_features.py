@@ -54,7 +54,7 @@ def test_every_pe_sample_is_parsed_and_stored_under_its_md5_file_name(samples: l
     for sample in samples:
         if MD5_NAME.match(sample["path"].name):
             assert sample["md5"] == sample["path"].name
-        assert set(sample["output"]) == {"dense_features", "sparse_features", "sections"}
+        assert set(sample["output"]) == {"md5", "dense_features", "sparse_features", "sections"}  # md5: served
 
 
 def test_dense_features_load_into_a_numeric_dataframe_with_one_row_per_sample(samples: list[dict]) -> None:
@@ -66,13 +66,13 @@ def test_dense_features_load_into_a_numeric_dataframe_with_one_row_per_sample(sa
         assert pd.api.types.is_numeric_dtype(frame[column]), column
 
 
-def test_sparse_features_are_string_lists_with_lowercased_dll_names(samples: list[dict]) -> None:
+def test_sparse_features_are_string_lists_with_lowercased_symbols(samples: list[dict]) -> None:
     for sample in samples:
         sparse = sample["output"]["sparse_features"]
         assert set(sparse) == {"imported_symbols", "exported_symbols", "section_names", "pe_warning_strings"}
         for symbol in sparse["imported_symbols"]:
             dll, _, function = symbol.partition(":")
-            assert dll == dll.lower() and function, symbol
+            assert dll == dll.lower() and function == function.lower() and function, symbol  # as the original
         assert len(sparse["pe_warning_strings"]) <= sample["output"]["dense_features"]["pe_warnings"]
 
 
@@ -139,7 +139,7 @@ def test_imports_agree_with_yara_unless_pefile_reports_a_corrupt_import_table(sa
         for library in module["import_details"]:
             for function in library["functions"]:
                 if "ordinal" not in function:  # ordinal-to-name tables differ between parsers
-                    symbol = f"{library['library_name'].decode().lower()}:{function['name'].decode()}"
+                    symbol = f"{library['library_name'].decode().lower()}:{function['name'].decode().lower()}"
                     assert symbol in symbols, (sample["path"].name, symbol)
         compared += 1
     assert compared >= 80
@@ -190,7 +190,7 @@ def test_section_entropy_summary_matches_the_section_table(samples: list[dict]) 
 
 def test_features_of_one_sample_are_stable_across_runs(samples: list[dict], tmp_path: Path) -> None:
     first = samples[0]
-    assert run_worker("pe_features", first["path"]) == first["output"]
+    assert {"md5": first["md5"], **run_worker("pe_features", first["path"])} == first["output"]
 
 
 def test_tls_callbacks_are_counted_until_the_terminating_null(samples: list[dict]) -> None:

@@ -53,7 +53,7 @@ def test_word_style_header_without_rtf1_is_tagged_rtf_and_flagged(workbench) -> 
 def test_rtf_without_objects_has_none(workbench) -> None:
     md5 = workbench.store_sample(b"{\\rtf1\\ansi Hello {\\b world}.\\par}", "plain.rtf")
     output = workbench.work_request("rtf_objects", md5)["rtf_objects"]
-    assert output == {"objects": [], "object_count": 0, "children_stored": 0, "indicators": []}
+    assert output == {"md5": md5, "objects": [], "object_count": 0, "children_stored": 0, "indicators": []}
 
 
 def test_object_bytes_naming_a_local_file_never_make_the_server_open_it(workbench, tmp_path: Path) -> None:

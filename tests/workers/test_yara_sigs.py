@@ -54,7 +54,7 @@ def test_every_shared_rule_file_compiles_or_is_reported(shared_rule_outputs: dic
 
 def test_the_upx_rule_matches_exactly_the_files_libmagic_calls_upx(shared_rule_outputs: dict[Path, dict]) -> None:
     hits = {path.name for path, output in shared_rule_outputs.items()
-            if any(m["rule"] == "UPX" for m in output["matches"])}
+            if any(m["rule"] == "UPX" for m in output["match_list"])}
     assert hits == {path.name for path in shared_rule_outputs if "UPX compressed" in magic.from_file(str(path))}
 
 
@@ -64,7 +64,7 @@ def test_matches_equal_yara_python_run_on_each_rule_file_directly(shared_rule_ou
     for path, output in shared_rule_outputs.items():
         expected = sorted((namespace, m.rule) for namespace, rules in direct.items()
                           for m in rules.match(str(path)))
-        assert sorted((m["namespace"], m["rule"]) for m in output["matches"]) == expected, path.name
+        assert sorted((m["namespace"], m["rule"]) for m in output["match_list"]) == expected, path.name
 
 
 def test_matches_report_rule_tags_meta_and_string_offsets(tmp_path: Path) -> None:
@@ -73,7 +73,8 @@ def test_matches_report_rule_tags_meta_and_string_offsets(tmp_path: Path) -> Non
     sample = pe_paths()[0]
     raw = sample.read_bytes()
     output = run_worker("yara_sigs", sample, options={"yara_sigs": {"rules_dir": str(tmp_path / "rules")}})
-    (match,) = output["matches"]
+    (match,) = output["match_list"]
+    assert output["matches"] == {match["rule"]: match}  # the original's shape: keyed by rule
     assert (match["rule"], match["namespace"], match["tags"]) == ("dos_stub", "stub", ["pe", "demo"])
     assert match["meta"] == {"author": "test", "score": 7}
     offsets = {(s["identifier"], s["offset"]) for s in match["strings"]}
@@ -85,7 +86,7 @@ def test_string_hits_are_capped_by_max_strings(tmp_path: Path) -> None:
     (tmp_path / "many.yar").write_text('rule zeros { strings: $z = { 00 00 00 00 } condition: $z }')
     output = run_worker("yara_sigs", b"\x00" * 4096, options={"yara_sigs": {"rules_dir": str(tmp_path),
                                                                            "max_strings": 5}})
-    (match,) = output["matches"]
+    (match,) = output["match_list"]
     assert len(match["strings"]) == 5
     assert match["string_hits"] > 5
     assert [s["offset"] for s in match["strings"]] == sorted(s["offset"] for s in match["strings"])
@@ -96,7 +97,7 @@ def test_a_broken_rule_file_is_reported_and_the_others_still_match(tmp_path: Pat
     (tmp_path / "broken.yar").write_text('import "no_such_module"\nrule broken { condition: true }')
     (tmp_path / "typo.yara").write_text("rule typo { condition: tru }")
     output = run_worker("yara_sigs", pe_paths()[0], options={"yara_sigs": {"rules_dir": str(tmp_path)}})
-    assert [m["rule"] for m in output["matches"]] == ["dos_stub"]
+    assert [m["rule"] for m in output["match_list"]] == ["dos_stub"]
     assert sorted(e["file"] for e in output["rule_errors"]) == ["broken.yar", "typo.yara"]
     assert all(e["error"] for e in output["rule_errors"])
     assert output["rule_files"] == 1
@@ -112,13 +113,13 @@ def test_rules_are_recompiled_and_outputs_recomputed_when_a_rule_file_changes(
     workbench = make_workbench(tmp_path, {"yara_sigs": {"rules_dir": str(rules)}})
     try:
         md5 = workbench.store_sample(pe_paths()[0].read_bytes(), "sample.exe")
-        assert [m["rule"] for m in workbench.work_request("yara_sigs", md5)["yara_sigs"]["matches"]] == ["dos_stub"]
+        assert [m["rule"] for m in workbench.work_request("yara_sigs", md5)["yara_sigs"]["match_list"]] == ["dos_stub"]
         (rules / "extra.yar").write_text('rule always { condition: filesize > 0 }')
-        after_add = workbench.work_request("yara_sigs", md5)["yara_sigs"]["matches"]
+        after_add = workbench.work_request("yara_sigs", md5)["yara_sigs"]["match_list"]
         assert sorted(m["rule"] for m in after_add) == ["always", "dos_stub"]
         (rules / "extra.yar").write_text('rule never { condition: filesize == 0 }')
         os.utime(rules / "extra.yar", ns=(1, 1))
-        after_edit = workbench.work_request("yara_sigs", md5)["yara_sigs"]["matches"]
+        after_edit = workbench.work_request("yara_sigs", md5)["yara_sigs"]["match_list"]
         assert [m["rule"] for m in after_edit] == ["dos_stub"]
     finally:
         workbench.close()

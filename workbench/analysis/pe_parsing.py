@@ -134,14 +134,15 @@ def overlay_size(pe: pefile.PE, raw: bytes) -> int:
 
 
 def imported_symbols(pe: pefile.PE) -> list[str]:
-    """'dll:function' for every import and delay-load import (dll lowercased; 'dll:ordN' by ordinal)."""
+    """'dll:function' for every import and delay-load import, lowercased as the original Workbench gave them
+    ('dll:ordN' by ordinal)."""
     symbols = []
     for attribute in ("DIRECTORY_ENTRY_IMPORT", "DIRECTORY_ENTRY_DELAY_IMPORT"):
         for entry in getattr(pe, attribute, []):
             dll = entry.dll.decode("utf-8", "backslashreplace").lower() if entry.dll else "?"
             for imp in entry.imports:
                 function = imp.name.decode("utf-8", "backslashreplace") if imp.name else f"ord{imp.ordinal}"
-                symbols.append(f"{dll}:{function}")
+                symbols.append(f"{dll}:{function.lower()}")
     return symbols
 
 

@@ -58,8 +58,10 @@ def _indicator(category: str, description: str, severity: int, **attributes: Any
     return {"category": category, "description": description, "severity": severity, "attributes": attributes}
 
 
-def _functions(features: dict) -> set[str]:
-    return {symbol.split(":", 1)[1] for symbol in features["sparse_features"]["imported_symbols"]}
+def _functions(features: dict, names: frozenset[str]) -> list[str]:
+    """Which of ``names`` the PE imports (symbols are lowercased, as the original's were), by their usual case."""
+    imported = {symbol.split(":", 1)[1].lower() for symbol in features["sparse_features"]["imported_symbols"]}
+    return sorted(name for name in names if name.lower() in imported)
 
 
 def checksum(features: dict) -> list[dict]:
@@ -131,7 +133,7 @@ def tls_callbacks(features: dict) -> list[dict]:
 
 def anti_debug(features: dict) -> list[dict]:
     """Imports used to detect or hinder debuggers."""
-    found = sorted(_functions(features) & (ANTI_DEBUG_WEAK | ANTI_DEBUG_STRONG))
+    found = _functions(features, ANTI_DEBUG_WEAK | ANTI_DEBUG_STRONG)
     if not found:
         return []
     severity = 2 if ANTI_DEBUG_STRONG.intersection(found) else 1
@@ -140,7 +142,7 @@ def anti_debug(features: dict) -> list[dict]:
 
 def injection(features: dict) -> list[dict]:
     """Imports that write to or start code in other processes."""
-    found = sorted(_functions(features) & INJECTION_FUNCTIONS)
+    found = _functions(features, INJECTION_FUNCTIONS)
     if len(found) < INJECTION_MIN:
         return []
     severity = 3 if len(found) > INJECTION_MIN else 2

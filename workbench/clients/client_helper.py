@@ -114,14 +114,69 @@ def flatten(stream: Iterator[Any]) -> Iterator[Any]:
 
 def batch_results(client: zerorpc.Client, worker: str, batch_size: int | None = None, slots: int | None = None,
                   **selection: Any) -> Iterator[dict]:
-    """batch_work_request as a generator of single results (sent over the wire in lists of batch_size).
+    """batch_work_request as a generator of ``{md5, worker: output}`` results (sent over the wire in lists of
+    batch_size); with ``subkeys`` the output holds them nested by their dotted paths (as Arrow slabs name them).
 
     ``slots`` bounds how many messages the server may send ahead of the reader (zerorpc's default is 100):
     at most ``slots * batch_size`` results wait in client memory.
     """
     size = batch_size or load_config().get("server", "stream_batch_size")
     window = {"slots": slots} if slots else {}
-    return flatten(client.batch_work_request(worker, {**selection, "batch_size": size}, **window))
+    asked, selection = _asked_subkeys(worker, selection)
+    stream = client.batch_work_request(worker, {**selection, "batch_size": size}, **window)
+    return (as_result(worker, item, asked) for item in flatten(stream))
+
+
+def set_results(client: zerorpc.Client, worker: str, set_id: str, subkeys: list[str] | None = None,
+                batch_size: int = 100, slots: int | None = None) -> Iterator[dict]:
+    """set_work_request as ``{md5, worker: output}`` results, as batch_results gives them."""
+    asked, kwargs = _asked_subkeys(worker, {"subkeys": subkeys})
+    stream = client.set_work_request(worker, set_id, {**kwargs, "batch_size": batch_size},
+                                     **({"slots": slots} if slots else {}))
+    return (as_result(worker, item, asked) for item in flatten(stream))
+
+
+def work_result(client: zerorpc.Client, worker: str, md5: str, subkeys: list[str] | None = None) -> dict:
+    """work_request as ``{md5, worker: output}``, subkeys nested by their paths (as batch_results gives them)."""
+    if not subkeys:
+        return client.work_request(worker, md5)
+    asked, kwargs = _asked_subkeys(worker, {"subkeys": subkeys})
+    return as_result(worker, client.work_request(worker, md5, kwargs["subkeys"]), asked)
+
+
+def _asked_subkeys(worker: str, selection: dict[str, Any]) -> tuple[list[list[str]] | None, dict[str, Any]]:
+    """The subkeys asked for as path parts (worker prefix dropped), and the selection asking for md5 as well."""
+    subkeys = selection.get("subkeys")
+    if not subkeys:
+        return None, {k: v for k, v in selection.items() if k != "subkeys"}
+    paths = [p.split(".") for p in ([subkeys] if isinstance(subkeys, str) else subkeys)]
+    paths = [parts[1:] if parts[0] == worker and len(parts) > 1 else parts for parts in paths]
+    lasts = [parts[-1] for parts in paths if parts[-1] != "*"]
+    if len(set(lasts)) != len(lasts):
+        twice = sorted({last for last in lasts if lasts.count(last) > 1})
+        raise ValueError(f"subkeys {subkeys} end in the same key {twice}: the server returns one flat dict per "
+                         "sample ({last_key: value}); ask for them in separate requests")
+    return paths, {**selection, "subkeys": [*map(".".join, paths), "md5"]}
+
+
+def as_result(worker: str, item: dict[str, Any], paths: list[list[str]] | None = None) -> dict[str, Any]:
+    """A stream item (the output itself, or the flat dict of the subkeys ``paths``) as ``{md5, worker: output}``,
+    the subkeys nested by their paths; error records ``{md5, worker: None, error}`` pass as they are."""
+    if item.get(worker, "") is None and item.get("error") is not None:
+        return item
+    if paths is None:
+        return {"md5": item.get("md5"), worker: item}
+    nested: dict[str, Any] = {}
+    named = {parts[-1] for parts in paths}
+    for parts in paths:
+        found = {parts[-1]: item[parts[-1]]} if parts[-1] != "*" else {
+            key: value for key, value in item.items() if key not in named and key != "md5"}
+        for key, value in found.items():
+            target = nested
+            for part in parts[:-1]:
+                target = target.setdefault(part, {})
+            target[key] = value
+    return {"md5": item.get("md5"), worker: nested}
 
 
 def upload_file(client: zerorpc.Client, path: Path, type_tag: str = "", chunk_bytes: int = CHUNK_BYTES) -> str:

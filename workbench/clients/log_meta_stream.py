@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     reports = []
     for sample in ch.samples_from_args(client, args, "log"):
         meta = client.work_request("log_meta", sample["md5"])["log_meta"]
-        rows = list(ch.flatten(client.stream_sample(sample["md5"], {"max_rows": args.rows})))
+        rows = [row["row"] for row in ch.flatten(client.stream_sample(sample["md5"], {"max_rows": args.rows}))]
         reports.append({**sample, "log_meta": meta, "rows": rows})
     if args.json:
         ch.print_json(reports)

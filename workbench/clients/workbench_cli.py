@@ -155,7 +155,7 @@ def cmd_work(client: zerorpc.Client, args: argparse.Namespace) -> int:
     for md5 in args.md5s:
         md5 = _complete(client, md5)
         try:
-            result = client.work_request(args.worker, md5, _subkeys(args.subkeys))
+            result = ch.work_result(client, args.worker, md5, _subkeys(args.subkeys))
         except zerorpc.RemoteError as exc:
             if exc.name not in WORKER_FAILURES:
                 raise
@@ -176,9 +176,9 @@ def _batch_stream(client: zerorpc.Client, args: argparse.Namespace) -> tuple[Ite
     total = len(client.get_sample_set(set_id))
     if total == 0 and (problem := cli_extras.selection_problem(client, args.type_tag, args.tag)):
         raise CliError(problem, USAGE)
-    stream = client.set_work_request(args.worker, set_id, {"subkeys": _subkeys(args.subkeys), "batch_size": 100},
-                                     slots=10)  # at most 10 messages (1000 results) read ahead
-    return ch.flatten(stream), total
+    stream = ch.set_results(client, args.worker, set_id, _subkeys(args.subkeys), batch_size=100,
+                            slots=10)  # at most 10 messages (1000 results) read ahead
+    return stream, total
 
 
 def cmd_batch(client: zerorpc.Client, args: argparse.Namespace) -> int:

@@ -5,11 +5,12 @@ The RPC service wraps this class; tests and notebooks can use it directly (``pro
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
@@ -27,15 +28,18 @@ from workbench.server.intake.sample_intake import (
     check_type_tag,
     clean_filename,
     correct_type_tag,
+    given_type_tag,
     resolve_md5,
     store_bytes,
 )
 from workbench.server.intake.uploads import Uploads
 from workbench.server.planning import arrow_slabs
+from workbench.server.planning.batch_stream import flat_subkeys, original_item, subkey_list, with_md5
 from workbench.server.planning.plugin_manager import PluginManager
 from workbench.server.planning.work_front import WorkFront
 
 TEXT_TAGS = ("log", "bro", "txt", "json")
+CUSTOMER_PREFIX = "customer:"  # a sample's customer is a tag customer:NAME (view_customer reads it the same way)
 
 
 def resolve_procs(value: str | int) -> int:
@@ -159,12 +163,14 @@ class Workbench:
         return self.store.remove_sample(self.resolve_md5(md5))
 
     def combine_samples(self, md5_list: list[str], filename: str, type_tag: str = "") -> str:
-        """Join stored chunks (in order) into one sample, then drop the parts stored as type_tag 'chunk'.
+        """Join stored chunks (in order) into one sample, then drop the parts: those stored as type_tag 'chunk' or
+        under the joined file's name (as the original's clients stored them, with its type_tag).
 
-        A part whose bytes equal a sample stored in its own right keeps that sample: only chunks are dropped.
+        A part whose bytes equal a sample stored in its own right (another name) keeps that sample.
         The parts are streamed into the joined file (uploads.py), never held in memory together.
         """
         infos = [self._info(m) for m in self._md5_list(md5_list)]
+        type_tag = given_type_tag(type_tag)
         path, md5 = self.uploads.combine(infos, filename)
         if not self.store.has_sample(md5):
             guess = type_tag or self.uploads.guess(path, clean_filename(filename))
@@ -173,8 +179,8 @@ class Workbench:
             path.unlink(missing_ok=True)
             if type_tag:
                 correct_type_tag(self.store, md5, type_tag)
-        for info in infos:
-            if info["md5"] != md5 and info["type_tag"] == "chunk":
+        for info in infos:  # the original's clients stored chunks under the file's name and its type
+            if info["md5"] != md5 and (info["type_tag"] == "chunk" or info["filename"] == clean_filename(filename)):
                 self.store.remove_sample(info["md5"])
         self._expire_past_cap(md5)
         return md5
@@ -205,7 +211,8 @@ class Workbench:
         self.uploads.abort(upload_id)
 
     def stream_sample(self, md5: str, max_rows: int | None = None) -> Iterator[Any]:
-        """Bro/Zeek logs as typed records, other text samples line by line, the rest in 1 MiB chunks of bytes."""
+        """Bro/Zeek logs as typed records, text logs as the original's ``{'row': line}``, other text samples line by
+        line, the rest in 1 MiB chunks of bytes."""
         info = self._info(md5)
         raw = self.store.get_sample_bytes(info["md5"]) or b""
         if info["type_tag"] == "bro":
@@ -214,7 +221,7 @@ class Workbench:
             for count, line in enumerate(raw.decode("utf-8", "replace").splitlines()):
                 if max_rows is not None and count >= max_rows:
                     return
-                yield line
+                yield {"row": line} if info["type_tag"] == "log" else line
         else:
             for start in range(0, len(raw), 1 << 20):
                 yield raw[start:start + (1 << 20)]
@@ -227,6 +234,34 @@ class Workbench:
                               "stream as Arrow; use format 'records' for the rest")
         raw = self.store.get_sample_bytes(info["md5"]) or b""
         return (arrow_slabs.zeek_messages if info["type_tag"] == "bro" else arrow_slabs.json_messages)(raw, max_rows)
+
+    def get_sample_window(self, type_tag: str, size_mb: float = 10) -> list[str]:
+        """md5s of the newest samples of ``type_tag``, newest first, until their total size passes ``size_mb``
+        (the original's window: the sample that crosses the limit is included)."""
+        if not isinstance(size_mb, int | float) or isinstance(size_mb, bool) or size_mb <= 0:
+            raise BadArgument(f"size_mb must be a positive number of megabytes, got {size_mb!r}")
+        check_type_tag(type_tag)
+        limit, total, window, offset = size_mb * 2**20, 0, [], 0
+        while page := self.store.find_samples(type_tag=type_tag, offset=offset, limit=1000):
+            for info in page:
+                if total > limit:
+                    return window
+                window.append(info["md5"])
+                total += info["length"]
+            offset += len(page)
+        return window
+
+    def index_sample(self, md5: str, index_name: str) -> dict[str, Any]:
+        """Index a text sample's rows (a log, Zeek log, text or JSON, as stream_sample gives them) for
+        search_index, as the original indexed each streamed row; ``{md5, index_name, rows}``."""
+        info = self._info(md5)
+        if info["type_tag"] not in TEXT_TAGS:
+            raise BadArgument(f"index_sample indexes text samples ({', '.join(TEXT_TAGS)}); sample {info['md5']} is "
+                              f"{info['type_tag']!r}: index a worker's output with index_worker_output instead")
+        rows = [str(row.get("row", json.dumps(row, default=str))) if isinstance(row, dict) else str(row)
+                for row in self.stream_sample(info["md5"])]
+        self.text_index.index_rows(info["md5"], index_name, rows)
+        return {"md5": info["md5"], "index_name": index_name, "rows": len(rows)}
 
     def _md5_list(self, md5_list: Any) -> list[str]:
         if not isinstance(md5_list, list | tuple):
@@ -252,9 +287,10 @@ class Workbench:
         return list(self.store.iter_sample_set(self._live_set(set_id)))
 
     def generate_sample_set(self, tags: list[str] | str | None = None, type_tag: str | None = None) -> str:
-        """A set of every sample carrying all ``tags`` and/or of ``type_tag``, streamed from the store into its
-        membership rows; it expires after ``sample_set_days`` (expired sets are purged here, lazily)."""
-        selection = self.store.iter_md5s(type_tag=type_tag or None, tags=_tags(tags) if tags else None)
+        """A set of every sample carrying all ``tags`` and/or of ``type_tag`` (a type_tag counts as a tag, as in
+        the original: ``generate_sample_set('zip')`` finds every zip), streamed from the store into its membership
+        rows; it expires after ``sample_set_days`` (expired sets are purged here, lazily)."""
+        selection = self._tagged(tags, type_tag)
         self.store.purge_expired_sample_sets()
         days = self.config.get("server", "sample_set_days")
         return self.store.store_sample_set(None, selection, time.time() + days * 86400 if days > 0 else None)
@@ -262,6 +298,17 @@ class Workbench:
     def remove_sample_set(self, set_id: str) -> bool:
         """Remove a stored set (its samples stay); False if there was none."""
         return self.store.remove_sample_set(str(set_id))
+
+    def _tagged(self, tags: Any, type_tag: str | None) -> Iterator[str]:
+        """Samples with all ``tags`` and ``type_tag``; a tag nobody set that is a type_tag in use selects that type."""
+        tags = _tags(tags) if tags else []
+        types = [t for t in tags if not self.store.find_samples(tag=t, limit=1)  # two indexed point reads a tag
+                 and self.store.find_samples(type_tag=t, limit=1)]
+        kinds = {*types, *([type_tag] if type_tag else [])}
+        if len(kinds) > 1:
+            return iter(())  # a sample has one type_tag
+        rest = [t for t in tags if t not in types]
+        return self.store.iter_md5s(type_tag=next(iter(kinds), None), tags=rest or None)
 
     def add_tags(self, md5: str, tags: list[str] | str) -> None:
         """Add tags to a sample."""
@@ -299,20 +346,24 @@ class Workbench:
             raise BadArgument(f"unknown batch options {unknown}; use {sorted(known)}")
         if kwargs.get("md5_list") is not None:
             return iter(self._md5_list(kwargs["md5_list"]))
-        tags = _tags(kwargs["tags"]) if kwargs.get("tags") else None
-        return self.store.iter_md5s(type_tag=kwargs.get("type_tag") or None, tags=tags)
+        return self._tagged(kwargs.get("tags"), kwargs.get("type_tag") or None)
 
     # --- work --------------------------------------------------------------------------------------
-    def work_request(self, worker_name: str, md5: str, subkeys: list[str] | None = None) -> dict[str, Any]:
-        """``{'md5': md5, worker_name: output}``; cached outputs are served without running anything."""
+    def work_request(self, worker_name: str, md5: str, subkeys: list[str] | str | None = None) -> dict[str, Any]:
+        """``{'md5': md5, worker_name: output}`` (the output carrying md5); with ``subkeys`` (a dotted path or a
+        list of them) the original's flat ``{last_key: value}``. Cached outputs are served without running."""
         self.plugins.get(worker_name)
-        return self.front.work(worker_name, self.resolve_md5(md5), subkeys)
+        paths = subkey_list(subkeys)
+        full = self.resolve_md5(md5)
+        output = self._served(worker_name, self.front.work(worker_name, full)[worker_name], full)
+        return flat_subkeys(worker_name, output, paths) if paths else {"md5": full, worker_name: output}
 
     def batch_work_request(self, worker_name: str, kwargs: dict[str, Any] | None = None) -> Iterator[dict]:
-        """One result per selected sample, streamed as they finish."""
+        """One item per selected sample as they finish: the output itself, or with ``subkeys`` the flat dict of
+        work_request (the original's stream items); a failed sample is ``{md5, worker: None, error}``."""
         kwargs = dict(kwargs or {})
-        self.plugins.get(worker_name)
-        return self.front.stream(worker_name, self.select_md5s(kwargs), kwargs.get("subkeys"))
+        md5s = self.select_md5s(kwargs)
+        return self._stream(worker_name, md5s, kwargs.get("subkeys"))
 
     def batch_arrow(self, worker_name: str, kwargs: dict[str, Any] | None = None) -> Iterator[bytes]:
         """batch_work_request as Arrow IPC messages, ``batch_size`` rows each (see server/planning/arrow_slabs.py)."""
@@ -320,10 +371,31 @@ class Workbench:
         return arrow_slabs.slab_messages(self.front, worker_name, self.select_md5s(kwargs), kwargs.get("subkeys"),
                                          kwargs.get("batch_size", arrow_slabs.ROWS_PER_MESSAGE))
 
-    def set_work_request(self, worker_name: str, sample_set: str, subkeys: list[str] | None = None) -> Iterator[dict]:
-        """One result per sample of a stored set, streamed as they finish."""
+    def set_work_request(self, worker_name: str, sample_set: str, subkeys: list[str] | str | None = None
+                         ) -> Iterator[dict]:
+        """One item per sample of a stored set, as they finish (items shaped as batch_work_request's)."""
+        return self._stream(worker_name, self.store.iter_sample_set(self._live_set(sample_set)), subkeys)
+
+    def _stream(self, worker_name: str, md5s: Iterable[str], subkeys: Any) -> Iterator[dict]:
+        paths = subkey_list(subkeys)
+        if worker_name in contract.RETIRED_WORKERS:
+            md5s = list(md5s)
+            if not md5s:  # the original's scripts ask for them over sets that are empty here: nothing to stream
+                return iter(())
         self.plugins.get(worker_name)
-        return self.front.stream(worker_name, self.store.iter_sample_set(self._live_set(sample_set)), subkeys)
+        return self.front.stream(worker_name, md5s, shape=original_item(worker_name, paths, self._served))
+
+    def _served(self, worker_name: str, output: Any, md5: str) -> Any:
+        """An output as clients get it: carrying its md5; meta also with the sample's tags (its type_tag among
+        them, as the original tagged samples) and customer (a ``customer:NAME`` tag, else 'unknown'), read
+        now rather than stored with the output, so that they are never stale."""
+        output = with_md5(output, md5)
+        if worker_name != "meta" or not isinstance(output, dict) or "tags" in output:
+            return output
+        tags = self.store.get_tags(md5)
+        customers = sorted(tag[len(CUSTOMER_PREFIX):] for tag in tags if tag.startswith(CUSTOMER_PREFIX))
+        return {**output, "tags": sorted({*tags, *([output["type_tag"]] if output.get("type_tag") else [])}),
+                "customer": customers[0] if customers else "unknown"}
 
     def similarity_graph(self, kwargs: dict[str, Any] | None = None) -> Iterator[dict]:
         """ssdeep edges {source, target, score} among selected samples (kwargs as batch_work_request, plus
@@ -344,9 +416,10 @@ class Workbench:
         md5 = None
         for type_tag in worker.applies_to or (None,):
             md5 = md5 or next(iter(self.store.iter_md5s(type_tag=type_tag)), None)
-        if md5 is None:
+        if md5 is None:  # a report, not an exception: the original's test_worker always answered
             kind = f"a {'/'.join(worker.applies_to)} sample" if worker.applies_to else "a sample"
-            raise BadArgument(f"no stored sample for worker {worker_name!r} to run on; store {kind} first")
+            return {"worker": worker_name, "md5": None, "ok": False, "seconds": 0.0,
+                    "error": f"no stored sample for worker {worker_name!r} to run on; store {kind} first"}
         started = time.perf_counter()
         try:
             output = self.front.run_afresh(worker_name, md5)
@@ -423,7 +496,9 @@ class Workbench:
     def cached_output(self, worker_name: str, md5: str) -> dict[str, Any] | None:
         """The worker's stored output when valid for the current code of its chain, else None; never runs it."""
         self.plugins.get(worker_name)
-        return self.front.planner.plan(worker_name, self.resolve_md5(md5)).output
+        full = self.resolve_md5(md5)
+        output = self.front.planner.plan(worker_name, full).output
+        return None if output is None else self._served(worker_name, output, full)
 
     def clear_db(self) -> None:
         """Drop every sample, set, tag and output."""

@@ -2,7 +2,8 @@
 
 Works on any sample type (meta_deep hashes every sample); it is named for its main use, PE files.
 
-Returns sim_list ([{md5, score}], at most ``top_n``, score >= ``threshold``, best first then by md5),
+Returns sim_list ([{md5, score, sim}] (sim: the original's name for score), at most ``top_n``, score >=
+``threshold``, best first then by md5),
 candidates (stored samples sharing an ssdeep index key with this one, itself excluded) and compared (those
 with a compatible block size, the only ones passed to ssdeep.compare). Not cacheable: the answer changes as
 samples are added.
@@ -28,4 +29,5 @@ class PEDeepSim:
         target = input_data["meta_deep"]["ssdeep"] or ""
         sim_list, candidates, compared = input_data["corpus"].similar_ssdeep(
             target, self.options["threshold"], self.options["top_n"])
+        sim_list = [{**item, "sim": item["score"]} for item in sim_list]
         return {"sim_list": sim_list, "candidates": candidates, "compared": compared}

@@ -4,7 +4,7 @@ Returns dense_features (numbers only, bools as 0/1, the same keys for every PE: 
 generated checksum, compile_date, import/export counts, sizes, section entropy min/mean/max, section size
 totals/maxima, datadir_<NAME>_size for the 16 data directories, is_exe/is_dll/is_driver/is_i386/
 is_pe32_plus/is_dotnet, tls_callbacks, overlay_size, pe_warnings...), sparse_features (imported_symbols as
-'dll:function' with the dll lowercased, exported_symbols, section_names, pe_warning_strings (first 100)) and
+'dll:function', lowercased as the original's were, exported_symbols, section_names, pe_warning_strings (first 100)) and
 sections (per section: name, virtual_address, virtual_size, raw_offset, raw_size, entropy, characteristics,
 readable, writable, executable, contains_code, contains_entry_point), which pe_indicators and the PE views
 read so the file is parsed once.

@@ -7,7 +7,8 @@ writable+executable sections, high-entropy sections, packer section names (UPX, 
 point outside .text and the first code section, TLS callbacks, anti-debug and injection imports, few imports,
 zero/future/pre-1995 timestamps, overlays (Authenticode signatures excluded), and from pe_authenticode
 (category signature): unsigned (1), a signature that does not verify (2), a signed hash that does not match
-the file (3). Also max_severity (0 if none) and categories (sorted, distinct).
+the file (3). Also max_severity (0 if none), categories (sorted, distinct) and indicator_list (the original's
+key: the same list).
 """
 
 from workbench.analysis import pe_traits
@@ -24,6 +25,7 @@ class PEIndicators:
         found += pe_traits.signature(input_data.get("pe_authenticode"))
         return {
             "indicators": found,
+            "indicator_list": found,
             "max_severity": max((i["severity"] for i in found), default=0),
             "categories": sorted({i["category"] for i in found}),
         }

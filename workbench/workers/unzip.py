@@ -19,9 +19,10 @@ has seen: a sample already stored keeps its first filename, so a zip that contai
 A member name containing ``!/`` only makes the depth look larger, which fails safe.
 
 Returns children ([{filename (member name in the archive), md5, size}], archive order, one per extracted
-member, duplicates included), member_count (central directory entries), extracted_count, total_size
-(bytes extracted), skipped ([{filename, reason: 'directory' | 'encrypted' | 'unsupported_compression' |
-'corrupt', error (for the last two)}]) and depth.
+member, duplicates included), payload_md5s (the original's key: the children's md5s, in order),
+member_count (central directory entries), extracted_count, total_size (bytes extracted), skipped
+([{filename, reason: 'directory' | 'encrypted' | 'unsupported_compression' | 'corrupt', error (for the last
+two)}]) and depth.
 """
 
 from workbench.analysis import zip_extraction
@@ -55,6 +56,7 @@ class Unzip:
             children.append({"filename": name, "md5": md5, "size": len(data)})
         return {
             "children": children,
+            "payload_md5s": [child["md5"] for child in children],
             "member_count": extraction.member_count,
             "extracted_count": len(children),
             "total_size": sum(child["size"] for child in children),

@@ -18,6 +18,6 @@ class ViewCustomer:
 
     def execute(self, input_data: dict) -> dict:
         meta = input_data["meta"]
-        customers = sorted(tag[len(PREFIX):] for tag in input_data["tags"] if tag.startswith(PREFIX))
+        customers = sorted(tag[len(PREFIX):] for tag in input_data["tags"]["tags"] if tag.startswith(PREFIX))
         return {"customer": customers[0] if customers else "unknown", "customers": customers,
                 **{key: meta[key] for key in ("md5", "filename", "type_tag", "length", "import_time")}}

@@ -4,8 +4,11 @@ Returns md5, filename, file_type, length; pe (machine, is_pe32_plus, is_dll, is_
 compile_date (UTC, ISO 8601), subsystem, number_of_sections, section_names, number_of_imports,
 number_of_import_symbols, number_of_exports, entry_point_section, overlay_size); indicators (each
 "[severity] category: description"), max_severity; peid (PEiD names, most specific first, at most 5);
-yara (matching rules as "namespace:rule"); signature (from pe_authenticode: signed, verified, verification,
-hash_matches, signer (subject of the first signature's signer), program_name, signing_time, digest_algorithm).
+yara (matching rules as "namespace:rule"); the original's peid_matches (every PEiD name), yara_sigs (matching
+rule names) and classification (its flag: 'Evil!' when an indicator is strongly suspicious (severity 3), else
+'Reported Fine'; pe_classifier gives a trained model's verdict); signature (from pe_authenticode: signed,
+verified, verification, hash_matches, signer (subject of the first signature's signer), program_name,
+signing_time, digest_algorithm).
 """
 
 import time
@@ -54,6 +57,9 @@ class ViewPE:
                            for i in indicators["indicators"]],
             "max_severity": indicators["max_severity"],
             "peid": input_data["pe_peid"]["match_list"][:MAX_PEID_NAMES],
-            "yara": [f"{m['namespace']}:{m['rule']}" for m in input_data["yara_sigs"]["matches"]],
+            "yara": [f"{m['namespace']}:{m['rule']}" for m in input_data["yara_sigs"]["match_list"]],
+            "peid_matches": input_data["pe_peid"]["match_list"],
+            "yara_sigs": sorted(input_data["yara_sigs"]["matches"]),
+            "classification": "Evil!" if indicators["max_severity"] >= 3 else "Reported Fine",
             "signature": signature_summary(input_data["pe_authenticode"]),
         }

@@ -1,7 +1,8 @@
 """YARA sigs: matches of the YARA rules in a folder (option ``rules_dir``) against any sample.
 
-Returns matches (a list of {rule, namespace (rule file path without extension), tags, meta, strings (up to
-``max_strings`` {identifier, offset, length} hits, by offset), string_hits (total hits)}), rule_files (how
+Returns match_list (a list of {rule, namespace (rule file path without extension), tags, meta, strings (up
+to ``max_strings`` {identifier, offset, length} hits, by offset), string_hits (total hits)}), matches (the
+original's shape: {rule: that match}; a rule name in two namespaces keeps the last), rule_files (how
 many files compiled) and rule_errors ([{file, error}] for rule files that do not compile with this YARA;
 they are skipped, the others still run). Rules are compiled once and recompiled when a rule file changes.
 """
@@ -43,8 +44,10 @@ class YaraSigs:
         raw = input_data["sample"]["raw_bytes"]
         timeout = self.options["match_timeout"]
         found = compiled.rules.match(data=raw, timeout=timeout) if compiled.rules else []
+        matches = yara_rules.describe_matches(found, self.options["max_strings"])
         return {
-            "matches": yara_rules.describe_matches(found, self.options["max_strings"]),
+            "match_list": matches,
+            "matches": {match["rule"]: match for match in matches},
             "rule_files": len(compiled.rule_files),
             "rule_errors": compiled.rule_errors,
         }

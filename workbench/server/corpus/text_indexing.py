@@ -46,6 +46,11 @@ class TextIndexer:
         self.store.index_texts(index_name, [(md5, worker, self._version([md5], worker).get(md5, ""), pairs)])
         return {"md5": md5, "worker": worker, "index_name": index_name, "fields": [field for field, _ in pairs]}
 
+    def index_rows(self, md5: str, index_name: str, rows: list[str]) -> None:
+        """Index a sample's own text rows (``index_sample``): one field ``row<N>`` per row, worker 'sample'."""
+        pairs = [(f"row{number}", row) for number, row in enumerate(rows) if row.strip()]
+        self.store.index_texts(_index_name(index_name), [(md5, "sample", "", pairs)])
+
     def index_many(self, worker: str, index_name: str, subfields: Any, md5s: Iterator[str],
                    reindex: bool = False) -> Iterator[dict]:
         """One record per sample: ``{md5, indexed: [fields]}``, ``{md5, skipped: 'already indexed'}`` or

@@ -313,7 +313,7 @@ class _Chain:
         if dep == contract.SAMPLE:
             return self.sample
         if dep == contract.TAGS:
-            return self.store.get_tags(self.plan.md5)
+            return {"md5": self.plan.md5, "tags": self.store.get_tags(self.plan.md5)}  # the original's shape
         if dep == contract.CORPUS:
             return StoreCorpus(self.store, self.plan.md5, self.runner.max_sample_bytes)
         if dep in contract.PSEUDO_DEPENDENCIES:

@@ -53,6 +53,9 @@ def check_size(length: int, max_bytes: int) -> None:
         )
 
 
+UNKNOWN_TAG = "unknown"  # the original's clients send it to mean "guess the type"
+
+
 def clean_filename(filename: object) -> str:
     """Filenames are data, never paths: a str, no control characters, at most 1024 characters."""
     if filename is None:
@@ -72,7 +75,7 @@ def store_bytes(store: DataStore, raw_bytes: bytes, filename: str, type_tag: str
     raw_bytes = bytes(raw_bytes)
     check_size(len(raw_bytes), max_bytes)
     filename = clean_filename(filename)
-    check_type_tag(type_tag)
+    type_tag = given_type_tag(type_tag)
     md5 = hashlib.md5(raw_bytes).hexdigest()
     if store.has_sample(md5):
         if type_tag:
@@ -80,6 +83,14 @@ def store_bytes(store: DataStore, raw_bytes: bytes, filename: str, type_tag: str
     elif store.store_sample(raw_bytes, md5, filename, type_tag or guess_type_tag(raw_bytes, filename)):
         warn_if_empty(len(raw_bytes), md5, filename)
     return md5
+
+
+def given_type_tag(type_tag: object) -> str:
+    """The type_tag a client gave, checked; '' (guess it) for none, or the original's ``'unknown'``."""
+    if type_tag is None or type_tag == UNKNOWN_TAG:
+        return ""
+    check_type_tag(type_tag)
+    return str(type_tag)
 
 
 def check_type_tag(type_tag: object) -> None:

@@ -26,9 +26,9 @@ from workbench.exceptions import BadArgument, SampleTooLarge
 from workbench.server.data_store.base import DataStore
 from workbench.server.intake.sample_intake import (
     check_size,
-    check_type_tag,
     clean_filename,
     correct_type_tag,
+    given_type_tag,
     warn_if_empty,
 )
 from workbench.server.intake.type_tagger import guess_type_tag
@@ -61,7 +61,7 @@ class Uploads:
 
     def start(self, filename: str, type_tag: str = "") -> str:
         """A new upload's id (expired ones are dropped first)."""
-        check_type_tag(type_tag)
+        type_tag = given_type_tag(type_tag)
         self._expire()
         if len(self.open) >= MAX_OPEN:
             raise BadArgument(f"{MAX_OPEN} uploads are in progress on this server; finish or abort some "

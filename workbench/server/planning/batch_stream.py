@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +53,69 @@ def select_subkeys(worker: str, output: dict[str, Any], subkeys: list[str]) -> d
     return picked
 
 
+def subkey_list(subkeys: Any) -> list[str] | None:
+    """The original's subkeys: one dotted path as a string, or a list of them (None or empty: the whole output)."""
+    if subkeys is None or subkeys == [] or subkeys == "":
+        return None
+    if isinstance(subkeys, str):
+        return [subkeys]
+    if not isinstance(subkeys, list | tuple) or not all(isinstance(path, str) and path for path in subkeys):
+        raise BadArgument(f"subkeys must be a dotted path or a list of them, e.g. ['md5', 'sparse_features.*'], "
+                          f"got {subkeys!r}")
+    return list(subkeys)
+
+
+def with_md5(output: Any, md5: str) -> Any:
+    """The output as clients see it: carrying its sample's md5, as the original's store added it."""
+    if isinstance(output, dict) and "md5" not in output:
+        return {"md5": md5, **output}
+    return output
+
+
+def flat_subkeys(worker: str, output: dict[str, Any], subkeys: list[str]) -> dict[str, Any]:
+    """The original's subkey result: ``{last_key: value}`` for each dotted path; ``'foo.*'`` takes every key of
+    foo. A path may start with the worker's name (``meta.md5``) unless the output has a key of that name."""
+    picked: dict[str, Any] = {}
+    for path in subkeys:
+        parts = path.split(".")
+        if parts[0] == worker and worker not in output and len(parts) > 1:
+            parts = parts[1:]
+        value: Any = output
+        for depth, part in enumerate(parts):
+            if part == "*" and depth == len(parts) - 1 and isinstance(value, dict):
+                picked.update(value)
+                break
+            if not isinstance(value, dict) or part not in value:
+                where = ".".join([worker, *parts[:depth]])
+                keys = sorted(value)[:20] if isinstance(value, dict) else type(value).__name__
+                raise BadArgument(f"subkey {path!r} not found: {part!r} is not in {where}, which has {keys}")
+            value = value[part]
+        else:
+            picked[parts[-1]] = value
+    return picked
+
+
+def original_item(worker: str, subkeys: list[str] | None, serve: Callable[[str, Any, str], Any] | None = None
+                  ) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A stream item as the original's streams gave it: the output itself (carrying md5; ``serve(worker,
+    output, md5)`` adds what is read when served), or with subkeys the flat dict of ``flat_subkeys``. Error
+    records stay as they are (``{md5, worker: None, error}``)."""
+
+    def shape(result: dict[str, Any]) -> dict[str, Any]:
+        output = result.get(worker)
+        if output is None and result.get("error") is not None:
+            return result
+        output = serve(worker, output, result["md5"]) if serve else with_md5(output, result["md5"])
+        if not subkeys:
+            return output
+        try:
+            return flat_subkeys(worker, output, subkeys)
+        except WorkbenchError as exc:
+            return error_record(result["md5"], worker, exc)
+
+    return shape
+
+
 def error_record(md5: str, worker: str, exc: WorkbenchError) -> dict[str, Any]:
     """One failed item of a stream: the stream goes on, the failure is named."""
     return {"md5": md5, worker: None, "error": {"type": type(exc).__name__, "kind": getattr(exc, "kind", None),
@@ -69,7 +132,8 @@ class ResultStream:
     """
 
     def __init__(self, front: WorkFront, worker: str, md5s: Iterable[str],
-                 subkeys: list[str] | None) -> None:
+                 subkeys: list[str] | None, shape: Callable[[dict], dict] | None = None) -> None:
+        self._shape = shape  # how the API shapes each item (original_item); None: {md5, worker: output}
         self._queue: gevent.queue.Queue = gevent.queue.Queue(maxsize=max(4, front.max_in_flight))
         self._pool = gevent.pool.Pool(front.max_in_flight)
         self._ready: deque[dict] = deque()
@@ -103,7 +167,8 @@ class ResultStream:
             if not self._take(block=True):
                 self.close()
                 raise StopIteration
-        return self._ready.popleft()
+        item = self._ready.popleft()
+        return self._shape(item) if self._shape else item
 
     def batches(self, size: int) -> Iterator[list[dict[str, Any]]]:
         """Lists of up to ``size`` results: waits for the first, then up to ``stream_linger`` seconds for company.
@@ -118,7 +183,8 @@ class ResultStream:
                     if not self._take(block=remaining > 0, timeout=max(remaining, 0.0)):
                         break
                 ready = self._ready
-                yield [ready.popleft() for _ in range(min(size, len(ready)))]
+                items = [ready.popleft() for _ in range(min(size, len(ready)))]
+                yield [self._shape(item) for item in items] if self._shape else items
         finally:
             self.close()
 

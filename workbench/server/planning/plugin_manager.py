@@ -367,6 +367,9 @@ class PluginManager:
             return worker
         if worker is not None:
             raise UnknownWorker(f"worker {name!r} failed to load: {worker.error}; fix the file and retry")
+        if name in contract.RETIRED_WORKERS:
+            raise UnknownWorker(f"worker {name!r} was one of the original Workbench's Rekall memory-image workers; "
+                                "memory images are out of scope here (see README, 'Coming from the original')")
         loaded = sorted(n for n, w in self._workers.items() if w.ok)
         close = difflib.get_close_matches(str(name), loaded, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""

@@ -9,7 +9,7 @@ run by the executor (worker processes, or this process with ``procs = 0``). Batc
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import gevent.pool
@@ -117,7 +117,9 @@ class WorkFront:
         """The chain plan for one sample, every step judged: cached, stale and why, not applicable, or to run."""
         return self.planner.plan(worker, md5, every_step=True).explain()
 
-    def stream(self, worker: str, md5s: Iterable[str], subkeys: list[str] | None = None) -> ResultStream:
-        """One result (or error record) per md5, as they finish; at most ``max_in_flight`` chains at once."""
+    def stream(self, worker: str, md5s: Iterable[str], subkeys: list[str] | None = None,
+               shape: Callable[[dict], dict] | None = None) -> ResultStream:
+        """One result (or error record) per md5, as they finish; at most ``max_in_flight`` chains at once.
+        ``shape`` turns each ``{md5, worker: output}`` into what the API streams (batch_stream.original_item)."""
         self.plugins.get(worker)
-        return ResultStream(self, worker, md5s, subkeys)
+        return ResultStream(self, worker, md5s, subkeys, shape)

@@ -93,7 +93,8 @@ class WorkbenchRPC:
 
     @zerorpc.stream
     def stream_sample(self, md5: str, kwargs: dict | None = None) -> Iterator[Any]:
-        """Stream a sample: Bro logs as typed records, text line by line, others in 1 MiB chunks. kwargs: max_rows;
+        """Stream a sample: Bro logs as typed records, logs as {'row': line}, other text line by line, others in 1 MiB
+        chunks. kwargs: max_rows;
         format 'arrow': a Zeek log or JSON-lines sample as Arrow IPC messages (typed from Zeek's #types)."""
         kwargs = kwargs or {}
         if kwargs.get("format", "records") == "arrow":
@@ -101,6 +102,14 @@ class WorkbenchRPC:
         if kwargs.get("format", "records") != "records":
             raise BadArgument(f"unknown stream_sample format {kwargs['format']!r}; use 'records' or 'arrow'")
         return self._wb.stream_sample(md5, kwargs.get("max_rows"))
+
+    def get_sample_window(self, type_tag: str, size_mb: float = 10) -> list:
+        """md5s of the newest samples of a type_tag, newest first, until their total size passes size_mb."""
+        return self._wb.get_sample_window(type_tag, size_mb)
+
+    def index_sample(self, md5: str, index_name: str) -> dict:
+        """Index a text sample's rows (log, Zeek log, text, JSON) for search_index."""
+        return self._wb.index_sample(md5, index_name)
 
     def store_sample_set(self, md5_list: list) -> str:
         """Store a list of md5s and return the set's id."""
@@ -147,20 +156,23 @@ class WorkbenchRPC:
         """md5s of the samples this one was extracted from."""
         return self._wb.get_parents(md5)
 
-    def work_request(self, worker_name: str, md5: str, subkeys: list | None = None) -> dict:
-        """Run a worker (and its dependencies) on a sample: {'md5': md5, worker_name: output}. Cached when valid."""
+    def work_request(self, worker_name: str, md5: str, subkeys: Any = None) -> dict:
+        """Run a worker (and its dependencies) on a sample: {'md5': md5, worker_name: output}; with subkeys (a
+        dotted path or a list of them; 'foo.*' for all of foo) a flat {last_key: value}. Cached when valid."""
         return self._wb.work_request(worker_name, md5, subkeys)
 
     @zerorpc.stream
-    def set_work_request(self, worker_name: str, sample_set: str, kwargs: dict | None = None) -> Iterator[Any]:
-        """Stream a worker's results over a stored sample set. kwargs: subkeys, batch_size."""
-        kwargs = kwargs or {}
+    def set_work_request(self, worker_name: str, sample_set: str, subkeys: Any = None) -> Iterator[Any]:
+        """Stream a worker's outputs over a stored sample set (with subkeys, flat dicts); the third argument is
+        subkeys (a dotted path or a list) or kwargs {subkeys, batch_size}."""
+        kwargs = subkeys if isinstance(subkeys, dict) else {"subkeys": subkeys}
         results = self._wb.set_work_request(worker_name, sample_set, kwargs.get("subkeys"))
         return _batched(results, kwargs.get("batch_size", 1))
 
     @zerorpc.stream
     def batch_work_request(self, worker_name: str, kwargs: dict | None = None) -> Iterator[Any]:
-        """Stream a worker's results over samples chosen by kwargs (type_tag, md5_list, tags; subkeys, batch_size)."""
+        """Stream a worker's outputs (with subkeys, flat dicts) over samples chosen by kwargs (type_tag, md5_list,
+        tags; subkeys, batch_size)."""
         kwargs = dict(kwargs or {})
         results = self._wb.batch_work_request(worker_name, kwargs)
         return _batched(results, kwargs.get("batch_size", 1))
