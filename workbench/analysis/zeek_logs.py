@@ -80,6 +80,33 @@ def write_log(path: str, columns: list[tuple[str, str]], records: Iterable[dict[
     return ("\n".join(lines) + "\n").encode("utf-8", "backslashreplace")
 
 
+def merge_logs(logs: list[bytes]) -> bytes:
+    """Logs of one kind written by ``write_log`` (the same columns) as one, records in time order: what Zeek
+    writes when it reads several pcaps in one run. The header is the first log's, ``#close`` the latest."""
+    header: list[str] = []
+    records: list[str] = []
+    closes: list[str] = []
+    for number, raw in enumerate(logs):
+        for line in raw.decode("utf-8", "backslashreplace").splitlines():
+            if line.startswith("#close"):
+                closes.append(line)
+            elif line.startswith("#"):
+                if number == 0:
+                    header.append(line)
+            elif line:
+                records.append(line)
+    records.sort(key=_record_time)
+    return ("\n".join([*header, *records, *sorted(closes)[-1:]]) + "\n").encode("utf-8", "backslashreplace")
+
+
+def _record_time(line: str) -> float:
+    first = line.split("\t", 1)[0]
+    try:
+        return float(first)
+    except ValueError:  # an unset ts ('-'): first
+        return 0.0
+
+
 def make_uid(prefix: str, *parts: Any) -> str:
     """A Zeek-style id (``C...`` for connections, ``F...`` for files), stable for the same inputs."""
     digest = hashlib.sha1("|".join(map(str, parts)).encode()).digest()

@@ -33,7 +33,7 @@ from workbench.server.intake.sample_intake import (
     store_bytes,
 )
 from workbench.server.intake.uploads import Uploads
-from workbench.server.planning import arrow_slabs
+from workbench.server.planning import arrow_slabs, set_work
 from workbench.server.planning.batch_stream import flat_subkeys, original_item, subkey_list, with_md5
 from workbench.server.planning.plugin_manager import PluginManager
 from workbench.server.planning.work_front import WorkFront
@@ -355,8 +355,22 @@ class Workbench:
         self.plugins.get(worker_name)
         paths = subkey_list(subkeys)
         full = self.resolve_md5(md5)
-        output = self._served(worker_name, self.front.work(worker_name, full)[worker_name], full)
+        try:
+            output = self._served(worker_name, self.front.work(worker_name, full)[worker_name], full)
+        except UnknownMD5:
+            if self.store.sample_set_size(full) is None:
+                raise
+            output = self._over_set(worker_name, full)
         return flat_subkeys(worker_name, output, paths) if paths else {"md5": full, worker_name: output}
+
+    def _over_set(self, worker_name: str, set_id: str) -> dict[str, Any]:
+        """work_request on a sample set's id (see server/planning/set_work.py)."""
+        if worker_name not in set_work.SET_WORKERS:
+            raise set_work.not_a_sample(worker_name, set_id)
+        output = set_work.pcap_bro_over_set(
+            self.store, lambda worker, md5: self.front.work(worker, md5)[worker], self.store.iter_sample_set(set_id),
+            lambda raw, name: store_bytes(self.store, raw, name, "bro", self.max_bytes), self.front.max_in_flight)
+        return {"md5": set_id, **output}
 
     def batch_work_request(self, worker_name: str, kwargs: dict[str, Any] | None = None) -> Iterator[dict]:
         """One item per selected sample as they finish: the output itself, or with ``subkeys`` the flat dict of
