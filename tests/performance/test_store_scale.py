@@ -93,3 +93,21 @@ def test_two_full_selections_at_once_both_succeed_and_agree(scale_server) -> Non
     gevent.joinall(calls, timeout=120, raise_error=True)
     assert calls[0].value == calls[1].value
     assert first.remove_sample_set(calls[0].value) is True
+
+
+def test_clear_db_of_the_whole_store_leaves_a_looping_client_served_and_the_store_empty(scale_server,
+                                                                                      tmp_path: Path) -> None:
+    """Last in this module: it empties the store the tests above share."""
+    server, _ = scale_server
+    caller, looper = server.client(timeout=300), CallLooper(f"tcp://127.0.0.1:{server.port}", tmp_path)
+    try:
+        looper.during("clear_db", caller.clear_db)
+        waits = looper.calls()["clear_db"]
+    finally:
+        looper.kill()
+    print(f"\nclear_db of {SAMPLES} samples: longest version() wait {max(waits) * 1000:.1f} ms over {len(waits)} calls")
+    assert waits and max(waits) <= MAX_WAIT_S
+    info = caller.info()
+    assert info["samples"] == 0 and caller.get_all_tags() == {}
+    folder = Path(server.datastore.removeprefix("sqlite:///") + ".samples")
+    assert not any(path.is_file() for path in folder.rglob("*"))

@@ -98,12 +98,6 @@ def delete(db: sqlite3.Connection, md5s: list[str]) -> None:
             db.executemany("DELETE FROM fuzzy_hashes WHERE id=?", [(sample,) for sample, _ in old])
 
 
-def clear(db: sqlite3.Connection) -> None:
-    """Drop the whole index (with all meta_deep outputs); inside a transaction."""
-    db.execute("DELETE FROM ssdeep_keys")
-    db.execute("DELETE FROM fuzzy_hashes")
-
-
 def clear_in_pages(db: sqlite3.Connection, page: int, between: Callable[[], None]) -> None:
     """Drop the whole index about ``page`` key rows per transaction, calling ``between`` after each: at 1M
     samples it holds ~50M key rows, which one DELETE would hold the server on for seconds. Keys go by primary-key

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from workbench.exceptions import StoreError
@@ -97,11 +98,13 @@ class SampleFolder:
         except FileNotFoundError:
             pass
 
-    def clear(self) -> None:
-        """Delete every sample file and upload in progress; the 256 folders stay for the next samples."""
+    def clear(self, between: Callable[[], None] = lambda: None) -> None:
+        """Delete every sample file and upload in progress, calling ``between`` after each folder (the store lets
+        its event loop run there); the 256 folders stay for the next samples."""
         if not self.root.is_dir():
             return
         for folder in self.root.iterdir():
+            between()
             if not folder.is_dir():
                 folder.unlink(missing_ok=True)
                 continue

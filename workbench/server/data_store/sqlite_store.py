@@ -69,6 +69,14 @@ CREATE VIRTUAL TABLE IF NOT EXISTS samples_filename USING fts5(
 CREATE TRIGGER IF NOT EXISTS samples_filename_delete AFTER DELETE ON samples BEGIN
     INSERT INTO samples_filename(samples_filename, rowid, filename) VALUES ('delete', old.rowid, old.filename); END;
 """
+# clear(): each table with the key its pages are deleted by (rowid tables by rowid), samples last
+CLEAR_ORDER = (
+    ("outputs", ("rowid",)), ("text_fts", ("rowid",)), ("text_fields", ("rowid",)),
+    ("text_docs", ("index_name", "worker", "md5")), ("tags", ("md5", "tag")), ("sample_tags", ("tag", "sid")),
+    ("sample_sets", ("rowid",)), ("set_members", ("key", "pos")), ("set_headers", ("rowid",)),
+    ("links", ("parent", "child")), ("graph_rels", ("source", "target", "rel")), ("graph_nodes", ("rowid",)),
+    ("leases", ("key",)), ("sample_bytes", ("rowid",)), ("samples", ("rowid",)),
+)
 INFO_COLUMNS = "s.md5, s.filename, s.type_tag, s.length, s.import_time"
 
 GROUP_SCHEMA = """
@@ -686,15 +694,30 @@ class SqliteStore(DataStore):
             self._db.execute("DELETE FROM graph_rels")
 
     def clear(self) -> None:
+        """Everything goes, DELETE_PAGE rows per transaction with the event loop running between (at 1M samples
+        one transaction held every client for seconds). Not atomic: a reader meanwhile sees a store half
+        cleared. Samples go last, so nothing is left pointing at a sample that is gone."""
+        for table, key in CLEAR_ORDER:
+            self._delete_in_pages(table, key)
+        fuzzy.clear_in_pages(self._db, DELETE_PAGE * 10, let_loop_run)
+        self.files.clear(between=let_loop_run)
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("UPDATE store_counts SET value = 0 WHERE name IN ('samples', 'bytes')")
-            for table in ("samples", "sample_bytes", "tags", "sample_tags", "sample_sets", "set_headers",
-                          "set_members", "links", "outputs", "graph_nodes", "graph_rels", "leases"):
-                self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - table names are constants above
-            self.files.clear()
-            fuzzy.clear(self._db)
-            self._drop_text_entries("1=1", ())
+            self._db.execute("UPDATE store_counts SET value = (SELECT COUNT(*) FROM samples) WHERE name = 'samples'")
+            self._db.execute("UPDATE store_counts SET value = (SELECT COALESCE(SUM(length), 0) FROM samples) "
+                             "WHERE name = 'bytes'")
+        self.checkpoint()
+
+    def _delete_in_pages(self, table: str, key: tuple[str, ...]) -> None:
+        columns = ", ".join(key)
+        where = columns if len(key) == 1 else f"({columns})"
+        sql = f"DELETE FROM {table} WHERE {where} IN (SELECT {columns} FROM {table} LIMIT ?)"  # noqa: S608 - constants
+        while True:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                if self._db.execute(sql, (DELETE_PAGE,)).rowcount < DELETE_PAGE:
+                    return
+            let_loop_run()
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database and truncate it, after a bulk delete (a WAL left at its peak size
