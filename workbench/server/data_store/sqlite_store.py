@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS sample_tags (tag TEXT NOT NULL, sid INTEGER NOT NULL,
 """
 BUSY_TIMEOUT_S = 30
 SELECTION_PAGE = 1000  # rows one selection query examines: a few ms, then other greenlets run
-DELETE_PAGE = 500  # rows per transaction of a bulk delete
+DELETE_PAGE = 250  # rows per transaction of a bulk delete: 15-40 ms of outputs on our 2 cores
 
 # Filename substring search: an FTS5 trigram index over samples.filename (external content). Substrings of 3+
 # characters are index lookups; shorter ones fall back to a LIKE scan. Deletes are kept by a trigger; inserts
@@ -77,6 +77,7 @@ CLEAR_ORDER = (
     ("links", ("parent", "child")), ("graph_rels", ("source", "target", "rel")), ("graph_nodes", ("rowid",)),
     ("leases", ("key",)), ("sample_bytes", ("rowid",)), ("samples", ("rowid",)),
 )
+SAMPLES_DELETE_PAGE = 100  # a deleted sample also deletes its filename's trigrams (the FTS trigger): ~0.2 ms a row
 INFO_COLUMNS = "s.md5, s.filename, s.type_tag, s.length, s.import_time"
 
 GROUP_SCHEMA = """
@@ -709,13 +710,14 @@ class SqliteStore(DataStore):
         self.checkpoint()
 
     def _delete_in_pages(self, table: str, key: tuple[str, ...]) -> None:
+        page = SAMPLES_DELETE_PAGE if table == "samples" else DELETE_PAGE
         columns = ", ".join(key)
         where = columns if len(key) == 1 else f"({columns})"
         sql = f"DELETE FROM {table} WHERE {where} IN (SELECT {columns} FROM {table} LIMIT ?)"  # noqa: S608 - constants
         while True:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
-                if self._db.execute(sql, (DELETE_PAGE,)).rowcount < DELETE_PAGE:
+                if self._db.execute(sql, (page,)).rowcount < page:
                     return
             let_loop_run()
 
