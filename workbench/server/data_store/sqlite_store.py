@@ -502,7 +502,7 @@ class SqliteStore(DataStore):
                 break
             let_loop_run()
         if worker in (None, fuzzy.INDEXED_WORKER):
-            fuzzy.clear_in_pages(self._db, DELETE_PAGE * 10, let_loop_run)  # key rows are small: 5,000 a page
+            fuzzy.clear_in_pages(self._db, DELETE_PAGE * 10, let_loop_run)  # key rows are small: 10x a page
         self.checkpoint()
         return dropped
 
