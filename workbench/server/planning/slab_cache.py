@@ -1,0 +1,218 @@
+"""Slab files: a columnar copy of a worker's cached outputs that ``batch_arrow`` serves from.
+
+Reading cached outputs as JSON costs ~40 us a row (sqlite's text, then Arrow's JSON parser); a slab file pays
+that once. Per (worker, chain_version, subkey paths) and per store stamp (``DataStore.output_stamp``: changes in
+the transaction of every output write or delete of the worker), ``<db>.slabs/`` holds:
+
+- ``<name>.arrow``: an Arrow IPC file, the md5 (``workbench.slab_md5``) plus the flattened columns exactly
+  as ``cached_columns`` types them, read memory-mapped (no copy into the heap; the page cache holds it);
+- ``<name>.md5`` / ``<name>.pos``: the md5s sorted (32 bytes each) and their rows, for a binary search
+  (numpy ``searchsorted`` over the memory-mapped index: no hash table built per request).
+
+A slab is built the first time ``batch_arrow`` asks at a stamp, in gevent's threadpool on a connection of its
+own (one read snapshot; the event loop keeps serving), and used only while the stamp is unchanged: a write
+makes the next request rebuild it. It is refused (kept as an empty slab naming the reason, so not retried until
+the next write) when one table could not give what the per-chunk JSON path gives: a column whose type differs
+between pages, or integers and floats mixed in one float column (the JSON path types each chunk alone: int64
+for a chunk of integers). Pages ``cached_columns`` cannot type are left out; their rows go the JSON path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import gevent
+import gevent.lock
+import numpy as np
+import pyarrow as pa
+
+from workbench.server.data_store.base import DataStore
+from workbench.server.planning.arrow_slabs import cached_columns
+
+SLAB_PAGE = 4096  # outputs per page of a build (one JSON parse each)
+META_REFUSED = b"workbench.slab_refused"
+MD5_BYTES = 32
+KEY = "workbench.slab_md5"  # the file's own md5 column (an output may have an ``md5`` field)
+
+
+class Slab:
+    """One slab file, memory-mapped, with its sorted md5 index."""
+
+    def __init__(self, path: Path, stamp: str) -> None:
+        self.path, self.stamp = path, stamp
+        reader = pa.ipc.open_file(pa.memory_map(str(path)))
+        self.table = reader.read_all()
+        self.refused = (reader.schema.metadata or {}).get(META_REFUSED, b"").decode() or None
+        rows = self.table.num_rows
+        self.md5s = np.memmap(path.with_suffix(".md5"), "S32", "r") if rows else np.empty(0, "S32")
+        self.rows = np.memmap(path.with_suffix(".pos"), "<i8", "r") if rows else np.empty(0, "<i8")
+
+    def find(self, md5s: list[str]) -> tuple[list[str], np.ndarray]:
+        """The md5s of ``md5s`` this slab holds (in their order, repeats kept) and their rows."""
+        if not len(self.md5s):
+            return [], np.empty(0, "<i8")
+        keys = np.array([m.encode("ascii", "replace") if len(m) == MD5_BYTES else b"" for m in md5s], "S32")
+        at = np.minimum(np.searchsorted(self.md5s, keys), len(self.md5s) - 1)
+        hit = (self.md5s[at] == keys) & (keys != b"")
+        return [m for m, h in zip(md5s, hit, strict=True) if h], np.asarray(self.rows[at[hit]])
+
+    def columns(self, rows: np.ndarray) -> dict[str, pa.Array]:
+        """The output columns of ``rows`` (copied: only these rows); a column all null there is null-typed, as
+        the JSON path types a chunk that has no value for it."""
+        taken = self.table.take(pa.array(rows, pa.int64()))
+        out = {}
+        for index, name in enumerate(taken.column_names[1:], 1):
+            column = taken.column(index).combine_chunks()
+            out[name] = pa.nulls(len(column)) if column.null_count == len(column) else column
+        return out
+
+
+class SlabCache:
+    """The slabs of one store: built on demand, one build per slab at a time, stale files removed."""
+
+    def __init__(self, store: DataStore) -> None:
+        self.store = store
+        self.folder = store.slab_folder()
+        self.open: dict[str, Slab] = {}
+        self.locks: dict[str, gevent.lock.Semaphore] = {}
+        self.builds = 0
+
+    def get(self, worker: str, chain_version: str, paths: list[str]) -> Slab | None:
+        """The slab for the worker's outputs as they are now (built here if need be), or None: no slab kept."""
+        stamp = self.store.output_stamp(worker)
+        if stamp is None or self.folder is None:
+            return None
+        key = hashlib.sha1(repr((chain_version, sorted(paths))).encode()).hexdigest()[:16]
+        name = f"{worker}-{key}"
+        with self.locks.setdefault(name, gevent.lock.Semaphore()):
+            slab = self.open.get(name)
+            if slab is not None and slab.stamp == stamp:
+                return slab
+            path = self.folder / f"{name}-{stamp}.arrow"
+            if not path.exists():
+                self.folder.mkdir(parents=True, exist_ok=True)
+                pages = self.store.output_text_pages(worker, chain_version, paths or None, SLAB_PAGE)
+                path = gevent.get_hub().threadpool.apply(build_slab, (pages, paths, self.folder, name))
+                self.builds += 1
+                self._drop_others(name, path)
+            built_stamp = path.name.removeprefix(f"{name}-").removesuffix(".arrow")
+            if built_stamp != self.store.output_stamp(worker):
+                return None  # written meanwhile: the next request builds it again
+            self.open[name] = Slab(path, built_stamp)
+            return self.open[name]
+
+    def current(self, worker: str, slab: Slab) -> bool:
+        """Whether ``slab`` still holds the worker's outputs as they are (one point read)."""
+        return self.store.output_stamp(worker) == slab.stamp
+
+    def _drop_others(self, name: str, keep: Path) -> None:
+        for old in self.folder.glob(f"{name}-*"):
+            if old.stem != keep.stem:
+                old.unlink(missing_ok=True)
+
+
+def build_slab(pages: Iterator[tuple[str, list[tuple[str, str]]]], paths: list[str], folder: Path,
+               name: str) -> Path:
+    """Write a slab from the store's pages (runs in a native thread); returns its ``.arrow`` path."""
+    parts = folder / f".{name}-{uuid.uuid4().hex}.parts"
+    parts.mkdir()
+    types: dict[str, pa.DataType] = {}
+    md5s: list[np.ndarray] = []
+    refused, stamp = "", ""
+    try:
+        for count, page in enumerate(pages):
+            stamp, rows = page
+            columns = cached_columns([text for _, text in rows], paths) if rows else None
+            if columns is None:
+                continue
+            refused = _merge_types(types, columns) or _mixed_numbers(columns, [text for _, text in rows])
+            if refused:
+                break
+            table = pa.table({KEY: pa.array([m for m, _ in rows], pa.string()), **columns})
+            with pa.ipc.new_file(parts / f"{count}.arrow", table.schema) as writer:
+                writer.write_table(table)
+            md5s.append(np.array([m for m, _ in rows], "S32"))
+        target = folder / f"{name}-{stamp}.arrow"
+        if refused or not md5s:
+            schema = pa.schema([(KEY, pa.string())], metadata={META_REFUSED: refused.encode()} if refused else None)
+            _write_file(target, schema, [])
+            return target
+        schema = pa.schema([(KEY, pa.string()), *types.items()])
+        part_files = sorted(parts.glob("*.arrow"), key=lambda p: int(p.stem))
+        index = np.concatenate(md5s)
+        order = np.argsort(index, kind="stable")
+        for suffix, values in ((".md5", index[order]), (".pos", order.astype("<i8"))):
+            temp = target.with_suffix(suffix + ".tmp")
+            values.tofile(temp)
+            os.replace(temp, target.with_suffix(suffix))
+        _write_file(target, schema, part_files)
+        return target
+    finally:
+        for part in parts.iterdir():
+            part.unlink()
+        parts.rmdir()
+
+
+def _write_file(target: Path, schema: pa.Schema, part_files: list[Path]) -> None:
+    """The IPC file, written beside and renamed into place (its existence says the slab is complete)."""
+    temp = target.with_suffix(".arrow.tmp")
+    with pa.ipc.new_file(temp, schema) as writer:
+        for part in part_files:
+            table = pa.ipc.open_file(pa.memory_map(str(part))).read_all()
+            arrays = [table.column(f.name).cast(f.type) if f.name in table.column_names
+                      else pa.nulls(table.num_rows, f.type) for f in schema]
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+    os.replace(temp, target)
+
+
+def _merge_types(types: dict[str, pa.DataType], columns: dict[str, pa.Array]) -> str:
+    """Fold one page's column types into the slab's; the reason to refuse the slab, or ''."""
+    for name, array in columns.items():
+        merged = _merge(types.get(name, pa.null()), array.type)
+        if merged is None:
+            return f"column {name!r} is {types[name]} in one page and {array.type} in another"
+        types[name] = merged
+    return ""
+
+
+def _merge(known: pa.DataType, new: pa.DataType) -> pa.DataType | None:
+    """Null (a page with no value) yields to any type, also inside lists; any other difference is None."""
+    if known == new or pa.types.is_null(new):
+        return known
+    if pa.types.is_null(known):
+        return new
+    if pa.types.is_list(known) and pa.types.is_list(new):
+        inner = _merge(known.value_type, new.value_type)
+        return None if inner is None else pa.list_(inner)
+    return None
+
+
+INT_TOKEN = r'"(?:{names})": ?{prefix}-?\d+[,}}\]]'
+
+
+def _mixed_numbers(columns: dict[str, pa.Array], texts: list[str]) -> str:
+    """The reason to refuse when a float column of this page may hold an integer token ("n": 1 beside "n":
+    2.5): the JSON path would type a chunk of only those rows int64. Matched by leaf name, so a same-named
+    integer elsewhere refuses too: a refusal only costs speed."""
+    scalars, lists = set(), set()
+    for name, array in columns.items():
+        kind = array.type
+        if pa.types.is_floating(kind):
+            scalars.add(name.rsplit(".", 1)[-1])
+        elif pa.types.is_list(kind) and pa.types.is_floating(kind.value_type):
+            lists.add(name.rsplit(".", 1)[-1])
+        elif "double" in str(kind) or "float" in str(kind):
+            return f"column {name!r} holds floats nested deeper than one list"
+    blob = "\n".join(texts)
+    for leaves, prefix in ((scalars, ""), (lists, r"\[(?:[^\]]*?, ?)?")):
+        if leaves:
+            pattern = INT_TOKEN.format(names="|".join(map(re.escape, sorted(leaves))), prefix=prefix)
+            found = re.search(pattern, blob)
+            if found:
+                return f"integers and floats in one column ({found.group(0)[:60]!r})"
+    return ""
