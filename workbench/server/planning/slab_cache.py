@@ -99,8 +99,8 @@ class SlabCache:
                 pages = self.store.output_text_pages(worker, chain_version, paths or None, SLAB_PAGE)
                 path = gevent.get_hub().threadpool.apply(build_slab, (pages, paths, self.folder, name))
                 self.builds += 1
-                self._drop_others(name, path)
-            built_stamp = path.name.removeprefix(f"{name}-").removesuffix(".arrow")
+                self._drop_stale(worker, path)
+            built_stamp = _stamp_of(path)
             if built_stamp != self.store.output_stamp(worker):
                 return None  # written meanwhile: the next request builds it again
             self.open[name] = Slab(path, built_stamp)
@@ -110,10 +110,17 @@ class SlabCache:
         """Whether ``slab`` still holds the worker's outputs as they are (one point read)."""
         return self.store.output_stamp(worker) == slab.stamp
 
-    def _drop_others(self, name: str, keep: Path) -> None:
-        for old in self.folder.glob(f"{name}-*"):
-            if old.stem != keep.stem:
+    def _drop_stale(self, worker: str, built: Path) -> None:
+        """Remove the worker's slab files of any other stamp (every key): no request can use them again."""
+        stamp = _stamp_of(built)
+        for old in self.folder.glob(f"{worker}-*"):
+            if _stamp_of(old) != stamp:
                 old.unlink(missing_ok=True)
+
+
+def _stamp_of(path: Path) -> str:
+    """``<worker>-<key>-<stamp>.arrow`` (or .md5, .pos, .tmp): the stamp; worker names hold no '-'."""
+    return path.name.split(".", 1)[0].split("-", 2)[-1]
 
 
 def build_slab(pages: Iterator[tuple[str, list[tuple[str, str]]]], paths: list[str], folder: Path,
