@@ -24,6 +24,7 @@ from test_slabs import canonical
 from workbench.clients import slabs
 from workbench.clients.dataframes import batch_dataframe, batch_stream, batch_table, to_dataframe
 from workbench.server.data_store.sqlite_store import SqliteStore, path_from_uri
+from workbench.server.planning import slab_cache
 from workbench.server.planning.arrow_slabs import SlabPacker, cached_columns
 from workbench.server.planning.slab_cache import META_REFUSED
 
@@ -246,3 +247,27 @@ def test_the_server_answers_while_a_slab_is_built(wb: zerorpc.Client, server: Ru
     print(f"\nslab of 60,000+ outputs built while {len(slow)} point reads were answered, slowest {max(slow):.3f} s")
     assert counters(wb)["slab_builds"] == builds + 1
     assert len(slow) > 5 and max(slow) < 1.0, f"slowest answer while building: {max(slow):.2f} s"
+
+
+def test_rows_are_found_across_the_slab_pages_in_the_order_asked(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slab of several record batches (3 outputs a page here): any order of md5s, repeats and misses."""
+    monkeypatch.setattr(slab_cache, "SLAB_PAGE", 3)
+    store = SqliteStore(f"sqlite:///{tmp_path}/pages.db")
+    try:
+        md5s = [f"{i * 7919:032x}" for i in range(11)]
+        store.store_outputs([(md5, "w", "c1", {}, {"v": i, "sq": [i, i * i], "d": {"x": i / 2 + 0.25}})
+                             for i, md5 in enumerate(md5s)])
+        store.store_output("f" * 32, "w", "an-older-chain", {}, {"v": -1, "sq": [], "d": {"x": 0.5}})
+        slab = slab_cache.SlabCache(store).get("w", "c1", [])
+        assert slab is not None and len(slab.batches) == 4 and slab.refused is None
+        asked = [md5s[9], "f" * 32, md5s[0], "not-an-md5", md5s[4], md5s[9], md5s[10], md5s[2]]
+        found, rows = slab.find(asked)
+        assert found == [md5s[9], md5s[0], md5s[4], md5s[9], md5s[10], md5s[2]]
+        columns = slab.columns(rows)
+        assert columns["v"].to_pylist() == [9, 0, 4, 9, 10, 2]
+        assert columns["sq"].to_pylist() == [[9, 81], [0, 0], [4, 16], [9, 81], [10, 100], [2, 4]]
+        assert columns["d.x"].to_pylist() == [4.75, 0.25, 2.25, 4.75, 5.25, 1.25]
+        assert columns["v"].type == pa.int64() and columns["d.x"].type == pa.float64()
+    finally:
+        store.close()

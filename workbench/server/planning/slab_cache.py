@@ -46,9 +46,11 @@ class Slab:
     def __init__(self, path: Path, stamp: str) -> None:
         self.path, self.stamp = path, stamp
         reader = pa.ipc.open_file(pa.memory_map(str(path)))
-        self.table = reader.read_all()
+        self.schema = reader.schema
+        self.batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
+        self.starts = np.cumsum([0] + [b.num_rows for b in self.batches])
         self.refused = (reader.schema.metadata or {}).get(META_REFUSED, b"").decode() or None
-        rows = self.table.num_rows
+        rows = int(self.starts[-1])
         self.md5s = np.memmap(path.with_suffix(".md5"), "S32", "r") if rows else np.empty(0, "S32")
         self.rows = np.memmap(path.with_suffix(".pos"), "<i8", "r") if rows else np.empty(0, "<i8")
 
@@ -64,7 +66,13 @@ class Slab:
     def columns(self, rows: np.ndarray) -> dict[str, pa.Array]:
         """The output columns of ``rows`` (copied: only these rows); a column all null there is null-typed, as
         the JSON path types a chunk that has no value for it."""
-        taken = self.table.take(pa.array(rows, pa.int64()))
+        which = np.searchsorted(self.starts, rows, "right") - 1
+        order = np.argsort(which, kind="stable")  # a take per record batch (4x faster than one over the table)
+        parts = [self.batches[b].take(pa.array(rows[order[which[order] == b]] - self.starts[b]))
+                 for b in np.unique(which)]
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))
+        taken = pa.Table.from_batches(parts, self.schema).take(pa.array(back))
         out = {}
         for index, name in enumerate(taken.column_names[1:], 1):
             column = taken.column(index).combine_chunks()
