@@ -269,5 +269,8 @@ def test_rows_are_found_across_the_slab_pages_in_the_order_asked(tmp_path: Path,
         assert columns["sq"].to_pylist() == [[9, 81], [0, 0], [4, 16], [9, 81], [10, 100], [2, 4]]
         assert columns["d.x"].to_pylist() == [4.75, 0.25, 2.25, 4.75, 5.25, 1.25]
         assert columns["v"].type == pa.int64() and columns["d.x"].type == pa.float64()
+        for picked in (md5s[2:8], md5s[1:11:3]):  # in the file's order: runs sliced, then gaps taken
+            found, rows = slab.find(picked)
+            assert slab.columns(rows)["v"].to_pylist() == [md5s.index(m) for m in picked] and found == picked
     finally:
         store.close()

@@ -58,21 +58,38 @@ class Slab:
         """The md5s of ``md5s`` this slab holds (in their order, repeats kept) and their rows."""
         if not len(self.md5s):
             return [], np.empty(0, "<i8")
-        keys = np.array([m.encode("ascii", "replace") if len(m) == MD5_BYTES else b"" for m in md5s], "S32")
+        if all(len(m) == MD5_BYTES and m.isascii() for m in md5s):
+            keys = np.array(md5s, "S32")
+        else:  # not an md5 (a slab holds none such): a key that matches nothing
+            keys = np.array([m.encode() if len(m) == MD5_BYTES and m.isascii() else b"" for m in md5s], "S32")
         at = np.minimum(np.searchsorted(self.md5s, keys), len(self.md5s) - 1)
         hit = (self.md5s[at] == keys) & (keys != b"")
         return [m for m, h in zip(md5s, hit, strict=True) if h], np.asarray(self.rows[at[hit]])
 
-    def columns(self, rows: np.ndarray) -> dict[str, pa.Array]:
-        """The output columns of ``rows`` (copied: only these rows); a column all null there is null-typed, as
-        the JSON path types a chunk that has no value for it."""
+    def _take(self, rows: np.ndarray) -> pa.Table:
+        """A take per record batch (4x faster than one over the whole table), then back in the order asked. Rows
+        in the file's order (a selection in import order, as the slab is in output order) need no reordering, and
+        a run of consecutive rows is a slice of the memory-mapped batch, not a copy."""
         which = np.searchsorted(self.starts, rows, "right") - 1
-        order = np.argsort(which, kind="stable")  # a take per record batch (4x faster than one over the table)
-        parts = [self.batches[b].take(pa.array(rows[order[which[order] == b]] - self.starts[b]))
-                 for b in np.unique(which)]
+        ordered = bool(np.all(rows[1:] > rows[:-1]))
+        order = np.arange(len(rows)) if ordered else np.argsort(which, kind="stable")
+        parts = []
+        for batch in np.unique(which):
+            local = rows[order[which[order] == batch]] - self.starts[batch]
+            run = ordered and local[-1] - local[0] == len(local) - 1
+            parts.append(self.batches[batch].slice(local[0], len(local)) if run
+                         else self.batches[batch].take(pa.array(local)))
+        taken = pa.Table.from_batches(parts, self.schema)
+        if ordered:
+            return taken
         back = np.empty_like(order)
         back[order] = np.arange(len(order))
-        taken = pa.Table.from_batches(parts, self.schema).take(pa.array(back))
+        return taken.take(pa.array(back))
+
+    def columns(self, rows: np.ndarray) -> dict[str, pa.Array]:
+        """The output columns of ``rows`` (only these rows); a column all null there is null-typed, as the JSON
+        path types a chunk that has no value for it."""
+        taken = self._take(rows)
         out = {}
         for index, name in enumerate(taken.column_names[1:], 1):
             column = taken.column(index).combine_chunks()
