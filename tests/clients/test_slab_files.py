@@ -274,3 +274,27 @@ def test_rows_are_found_across_the_slab_pages_in_the_order_asked(tmp_path: Path,
             assert slab.columns(rows)["v"].to_pylist() == [md5s.index(m) for m in picked] and found == picked
     finally:
         store.close()
+
+
+def test_a_slab_that_cannot_be_written_leaves_the_json_path_in_charge(tmp_path: Path,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    store = SqliteStore(f"sqlite:///{tmp_path}/nodisk.db")
+    try:
+        store.store_outputs([(f"{i:032x}", "w", "c1", {}, {"v": i}) for i in range(3)])
+        (tmp_path / "nodisk.db.slabs").write_text("a file where the slab folder would go")
+        assert slab_cache.SlabCache(store).get("w", "c1", []) is None
+        assert "slab w-" in caplog.text and "not built (FileExistsError" in caplog.text
+    finally:
+        store.close()
+
+
+def test_outputs_the_bulk_parse_cannot_type_refuse_the_slab_after_one_page(tmp_path: Path) -> None:
+    store = SqliteStore(f"sqlite:///{tmp_path}/records.db")
+    try:
+        store.store_outputs([(f"{i:032x}", "w", "c1", {}, {"sections": [{"name": "a", "size": i}]})
+                             for i in range(3)])
+        slab = slab_cache.SlabCache(store).get("w", "c1", [])
+        assert slab is not None and slab.find([f"{0:032x}"])[0] == []
+        assert slab.refused.startswith("the first page of outputs cannot be typed in bulk")
+    finally:
+        store.close()

@@ -14,14 +14,22 @@ own (one read snapshot; the event loop keeps serving), and used only while the s
 makes the next request rebuild it. It is refused (kept as an empty slab naming the reason, so not retried until
 the next write) when one table could not give what the per-chunk JSON path gives: a column whose type differs
 between pages, or integers and floats mixed in one float column (the JSON path types each chunk alone: int64
-for a chunk of integers). Pages ``cached_columns`` cannot type are left out; their rows go the JSON path.
+for a chunk of integers), or when the first page cannot be typed in bulk (lists of records...). Later pages
+``cached_columns`` cannot type are left out; their rows go the JSON path. A build that fails (disk full) is
+logged and the request reads the JSON as before. MongoDB keeps no slabs (``output_stamp`` is None).
+
+One difference from the JSON path remains: a nested key that no row of a chunk has, while other stored rows
+have it, comes as an all-null column in that chunk's message (the JSON path leaves it out): a slab cannot tell
+a missing key from a null one. The frame equals the JSON path's whenever a selected row has the key.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +42,7 @@ import pyarrow as pa
 from workbench.server.data_store.base import DataStore
 from workbench.server.planning.arrow_slabs import cached_columns
 
+log = logging.getLogger(__name__)
 SLAB_PAGE = 4096  # outputs per page of a build (one JSON parse each)
 META_REFUSED = b"workbench.slab_refused"
 MD5_BYTES = 32
@@ -120,16 +129,25 @@ class SlabCache:
                 return slab
             path = self.folder / f"{name}-{stamp}.arrow"
             if not path.exists():
-                self.folder.mkdir(parents=True, exist_ok=True)
-                pages = self.store.output_text_pages(worker, chain_version, paths or None, SLAB_PAGE)
-                path = gevent.get_hub().threadpool.apply(build_slab, (pages, paths, self.folder, name))
-                self.builds += 1
-                self._drop_stale(worker, path)
+                try:
+                    path = self._build(worker, chain_version, paths, name)
+                except (OSError, sqlite3.Error, pa.ArrowException) as exc:  # a full disk, a locked file...
+                    log.warning("slab %s not built (%s: %s); batch_arrow reads the stored JSON", name,
+                                type(exc).__name__, exc)
+                    return None
             built_stamp = _stamp_of(path)
             if built_stamp != self.store.output_stamp(worker):
                 return None  # written meanwhile: the next request builds it again
             self.open[name] = Slab(path, built_stamp)
             return self.open[name]
+
+    def _build(self, worker: str, chain_version: str, paths: list[str], name: str) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        pages = self.store.output_text_pages(worker, chain_version, paths or None, SLAB_PAGE)
+        path = gevent.get_hub().threadpool.apply(build_slab, (pages, paths, self.folder, name))
+        self.builds += 1
+        self._drop_stale(worker, path)
+        return path
 
     def current(self, worker: str, slab: Slab) -> bool:
         """Whether ``slab`` still holds the worker's outputs as they are (one point read)."""
@@ -160,6 +178,9 @@ def build_slab(pages: Iterator[tuple[str, list[tuple[str, str]]]], paths: list[s
         for count, page in enumerate(pages):
             stamp, rows = page
             columns = cached_columns([text for _, text in rows], paths) if rows else None
+            if columns is None and rows and not md5s:
+                refused = "the first page of outputs cannot be typed in bulk (see cached_columns)"
+                break  # such outputs rarely get better later: no full pass for nothing
             if columns is None:
                 continue
             refused = _merge_types(types, columns) or _mixed_numbers(columns, [text for _, text in rows])
