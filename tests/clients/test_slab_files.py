@@ -153,8 +153,11 @@ def test_every_kind_of_write_makes_the_next_request_rebuild_and_see_it(
     list(batch_stream(wb, "slabby", md5_list=md5s))
 
     def served() -> pd.DataFrame:
-        return batch_dataframe(wb, "slabby", type_tag="slabwrites").set_index("md5")
+        return batch_dataframe(wb, "slabby", chunk_rows=2, type_tag="slabwrites").set_index("md5")
 
+    builds = counters(wb)["slab_builds"]
+    small = batch_dataframe(wb, "slabby", type_tag="slabwrites")  # one partial message: its JSON, no slab built
+    assert counters(wb)["slab_builds"] == builds and len(small) == 6 and small.error.isna().all()
     assert len(served()) == 6
     builds = counters(wb)["slab_builds"]
     stored = store.get_output(md5s[0], "slabby")
@@ -187,7 +190,7 @@ def test_a_mixed_selection_serves_the_slab_rows_and_computes_the_rest(wb: zerorp
     list(batch_stream(wb, "slabby", md5_list=[stale]))
     old = store.get_output(stale, "slabby")
     store.store_output(stale, "slabby", "an-older-chain", old["versions"], {**old["output"], "size": -5})
-    batch_dataframe(wb, "slabby", md5_list=cached)  # builds the slab: the stale output is not in it
+    batch_dataframe(wb, "slabby", chunk_rows=2, md5_list=cached)  # builds the slab: the stale output is not in it
     cold = upload(wb, ["m-cold1", "m-cold2"], "slabmixed")
     failing = upload(wb, ["fail-here"], "slabmixed")
     selection = [cold[0], *cached[:3], failing[0], stale, *cached[3:], cold[1]]
@@ -232,7 +235,7 @@ def test_the_server_answers_while_a_slab_is_built(wb: zerorpc.Client, server: Ru
 
     def build() -> None:
         client = server.client(timeout=300)
-        batch_table(client, "slabby", md5_list=[md5])
+        batch_table(client, "slabby", chunk_rows=1, md5_list=[md5])  # a full first message: builds
         done.set()
 
     thread = threading.Thread(target=build)

@@ -203,10 +203,13 @@ def _slab_messages(dispatcher: WorkFront, worker: str, md5s: Iterator[str], subk
     worker's slab file holds (planning/slab_cache.py) come from it, while it is current, and need no JSON."""
     packer = SlabPacker()
     paths = [".".join(p.split(".")[1:]) if p.split(".")[0] == worker else p for p in subkeys or []]
-    slab = dispatcher.slab(worker, paths) if all(paths) else None
+    chunk = list(islice(md5s, rows))
+    # a selection of one partial message reads its JSON (< `rows` x 40 us) rather than build a slab of every
+    # cached output of the worker; a current slab serves it all the same
+    slab = dispatcher.slab(worker, paths, build=len(chunk) == rows) if all(paths) else None
     threads = gevent.get_hub().threadpool
     pending: tuple | None = None
-    while chunk := list(islice(md5s, rows)):
+    while chunk:
         if slab is not None and not dispatcher.slabs.current(worker, slab):
             slab = None  # outputs written meanwhile (e.g. this stream's cold samples): JSON from here on
         found, slab_rows = slab.find(chunk) if slab is not None else ([], None)
@@ -218,6 +221,7 @@ def _slab_messages(dispatcher: WorkFront, worker: str, md5s: Iterator[str], subk
         if pending:
             yield from _chunk_messages(dispatcher, worker, subkeys, rows, packer, *pending)
         pending = (rest, hits, parse, slab, found, slab_rows)
+        chunk = list(islice(md5s, rows))
     if pending:
         yield from _chunk_messages(dispatcher, worker, subkeys, rows, packer, *pending)
 

@@ -116,8 +116,8 @@ class SlabCache:
         self.locks: dict[str, gevent.lock.Semaphore] = {}
         self.builds = 0
 
-    def get(self, worker: str, chain_version: str, paths: list[str]) -> Slab | None:
-        """The slab for the worker's outputs as they are now (built here if need be), or None: no slab kept."""
+    def get(self, worker: str, chain_version: str, paths: list[str], build: bool = True) -> Slab | None:
+        """The slab for the worker's outputs as they are now (built here if need be and ``build``), or None."""
         stamp = self.store.output_stamp(worker)
         if stamp is None or self.folder is None:
             return None
@@ -129,6 +129,8 @@ class SlabCache:
                 return slab
             path = self.folder / f"{name}-{stamp}.arrow"
             if not path.exists():
+                if not build:
+                    return None
                 try:
                     path = self._build(worker, chain_version, paths, name)
                 except (OSError, sqlite3.Error, pa.ArrowException) as exc:  # a full disk, a locked file...

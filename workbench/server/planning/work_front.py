@@ -94,16 +94,16 @@ class WorkFront:
         return {md5: text for md5, (chain, text) in self.store.get_output_texts(md5s, worker, paths).items()
                 if chain == top.chain_version}
 
-    def slab(self, worker: str, paths: list[str]) -> Slab | None:
-        """The worker's slab file of valid cached outputs (``paths`` only), built now if need be; None where
-        ``cached_texts`` would be None, or the store keeps no slabs (MongoDB)."""
+    def slab(self, worker: str, paths: list[str], build: bool = True) -> Slab | None:
+        """The worker's slab file of valid cached outputs (``paths`` only), built now if need be (and ``build``);
+        None where ``cached_texts`` would be None, or the store keeps no slabs (MongoDB)."""
         if self.planner.needs_type_tag(worker):
             return None
         top = self.planner.shape(worker, None).steps[-1]
         if not top.cacheable:
             return None
         builds = self.slabs.builds
-        slab = self.slabs.get(worker, top.chain_version, paths)
+        slab = self.slabs.get(worker, top.chain_version, paths, build)
         self.counters["slab_builds"] += self.slabs.builds - builds
         return slab
 
