@@ -9,9 +9,10 @@ computes, so every row is a cache hit. One workbench-server. Side by side, round
 - Arrow path: ``batch_dataframe(client, 'pe_features', subkeys=[...], type_tag='exe')`` (batch_arrow stream);
 - dict path: the same slab as msgpack dicts, lists of 100 (``to_dataframe(batch_stream(...))``, the path
   ``batch_dataframe`` took before);
-- Arrow, first request: the first batch_arrow after the outputs were written builds the worker's slab file
-  (planning/slab_cache.py: JSON parsed once, a columnar copy beside the db) and streams from it; timed as
-  stream -> bytes only, reported on its own line; later requests are served from the file;
+- Arrow, first request: the first batch_arrow after the outputs were written reads the stored JSON and starts
+  the worker's slab file (planning/slab_cache.py: JSON parsed once, a columnar copy beside the db) in the
+  background; timed as stream -> bytes only, reported on its own line with the time the slab file took; the
+  rounds after it are served from the file;
 - floor: a bare zerorpc server replaying the very same Arrow IPC messages, read by plain pyarrow
   (``open_stream`` + ``Table.from_batches`` + ``to_pandas``), no Workbench code on either side.
 
@@ -154,9 +155,12 @@ def main() -> None:
     started = time.perf_counter()
     messages = list(slabs.batch_messages(wb, "pe_features", SUBKEYS, type_tag="exe"))
     first = time.perf_counter() - started
-    counters = wb.info()["counters"]
-    print(f"first Arrow request (builds the slab file, stream to bytes, no DataFrame): {first:.1f} s, "
-          f"{args.results / first:,.0f} rows/s; slab_builds={counters.get('slab_builds', 0)}")
+    while not wb.info()["counters"].get("slab_builds"):  # the slab is built in the background meanwhile
+        time.sleep(0.05)
+    built = time.perf_counter() - started
+    print(f"first Arrow request (the stored JSON; starts the slab build in the background; stream to bytes, no "
+          f"DataFrame): {first:.1f} s, {args.results / first:,.0f} rows/s; slab file ready {built:.1f} s after "
+          f"the request began ({args.results / built:,.0f} outputs/s)")
     print(f"Arrow stream: {len(messages)} messages, {sum(map(len, messages)) / 2**20:.1f} MiB of IPC; bare server "
           f"holds {raw.hold(messages)} of them")
     del messages
@@ -189,7 +193,7 @@ def main() -> None:
         ("path", "rows/s", "vs dict", "vs floor"),
         ("Arrow: batch_dataframe(client, 'pe_features', subkeys=[dense_features])", f"{med['arrow']:,.0f}",
          f"{med['arrow'] / med['dict']:.1f}x", f"{med['arrow'] / med['floor']:.2f}x"),
-        ("Arrow, first request: builds the slab file (stream to bytes only)", f"{args.results / first:,.0f}",
+        ("Arrow, first request: the stored JSON, slab built meanwhile (bytes only)", f"{args.results / first:,.0f}",
          f"{args.results / first / med['dict']:.1f}x", f"{args.results / first / med['floor']:.2f}x"),
         ("dict: to_dataframe(batch_stream(...)), msgpack lists of 100", f"{med['dict']:,.0f}", "1.0x",
          f"{med['dict'] / med['floor']:.2f}x"),

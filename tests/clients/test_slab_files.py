@@ -11,6 +11,7 @@ from __future__ import annotations
 import textwrap
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,6 +90,20 @@ def counters(wb: zerorpc.Client) -> dict[str, int]:
     return {key: found.get(key, 0) for key in ("slab_builds", "slab_rows")}
 
 
+def wait_for_builds(wb: zerorpc.Client, at_least: int, timeout: float = 60) -> dict[str, int]:
+    """The counters once ``slab_builds`` reaches ``at_least`` and stays put for a moment (builds run in the
+    background: no request waits for one)."""
+    deadline = time.monotonic() + timeout
+    seen = counters(wb)
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = counters(wb)
+        if now["slab_builds"] >= at_least and now == seen:
+            return now
+        seen = now
+    raise AssertionError(f"slab builds did not reach {at_least} in {timeout} s: {seen}")
+
+
 def slab_files(server: RunningServer, worker: str) -> list[Path]:
     folder = path_from_uri(server.datastore).with_name("workbench.db.slabs")
     return sorted(folder.glob(f"{worker}-*.arrow"))
@@ -117,10 +132,10 @@ def test_the_second_request_is_served_from_the_slab_equal_to_the_json_path(
     by_dicts = canonical(to_dataframe(batch_stream(wb, "slabby", md5_list=md5s)))  # computes and caches them
     before = counters(wb)
     first = [slabs.read_message(m) for m in slabs.batch_messages(wb, "slabby", rows=5, md5_list=md5s)]
-    built = counters(wb)
+    built = wait_for_builds(wb, before["slab_builds"] + 1)  # the first request read the JSON and started it
     second = [slabs.read_message(m) for m in slabs.batch_messages(wb, "slabby", rows=5, md5_list=md5s)]
     after = counters(wb)
-    assert built == {"slab_builds": before["slab_builds"] + 1, "slab_rows": before["slab_rows"] + len(md5s)}
+    assert built == {"slab_builds": before["slab_builds"] + 1, "slab_rows": before["slab_rows"]}
     assert after == {"slab_builds": built["slab_builds"], "slab_rows": built["slab_rows"] + len(md5s)}
     reference = json_path_batches(store, "slabby", md5s, [], 5)
     assert len(second) == len(reference) == 5
@@ -138,8 +153,9 @@ def test_subkeys_get_a_slab_of_their_own_equal_to_the_json_path(wb: zerorpc.Clie
     md5s = upload(wb, [f"k{i}" for i in range(9)], "slabkeys")
     list(batch_stream(wb, "slabby", md5_list=md5s))
     subkeys = ["slabby.nested.total", "slabby.size"]
+    builds = counters(wb)["slab_builds"]
     table = batch_table(wb, "slabby", subkeys=subkeys, chunk_rows=4, md5_list=md5s)
-    served = counters(wb)["slab_rows"]
+    served = wait_for_builds(wb, builds + 1)["slab_rows"]
     again = batch_table(wb, "slabby", subkeys=subkeys, chunk_rows=4, md5_list=md5s)
     assert counters(wb)["slab_rows"] == served + len(md5s)
     reference = pa.Table.from_batches(json_path_batches(store, "slabby", md5s, ["nested.total", "size"], 4))
@@ -159,11 +175,14 @@ def test_every_kind_of_write_makes_the_next_request_rebuild_and_see_it(
     small = batch_dataframe(wb, "slabby", type_tag="slabwrites")  # one partial message: its JSON, no slab built
     assert counters(wb)["slab_builds"] == builds and len(small) == 6 and small.error.isna().all()
     assert len(served()) == 6
-    builds = counters(wb)["slab_builds"]
+    builds = wait_for_builds(wb, builds + 1)["slab_builds"]
+    rows = counters(wb)["slab_rows"]
+    assert len(served()) == 6 and counters(wb)["slab_rows"] == rows + 6, "served from the slab"
     stored = store.get_output(md5s[0], "slabby")
     store.store_output(md5s[0], "slabby", stored["chain_version"], stored["versions"], {**stored["output"], "size": -1})
     assert served().loc[md5s[0], "size"] == -1, "a recomputed output (written by another process) is seen"
-    assert counters(wb)["slab_builds"] == builds + 1
+    builds = wait_for_builds(wb, builds + 1)["slab_builds"]
+    assert served().loc[md5s[0], "size"] == -1, "and the rebuilt slab holds it"
 
     extra = upload(wb, ["w-new"], "slabwrites")[0]
     store.store_outputs([(extra, "slabby", stored["chain_version"], stored["versions"],
@@ -178,7 +197,7 @@ def test_every_kind_of_write_makes_the_next_request_rebuild_and_see_it(
     rebuilt = counters(wb)["slab_builds"]
     frame = served()  # every output gone: all computed again, none served from a slab
     assert frame.loc[md5s[0], "size"] != -1 and frame.error.isna().all()
-    assert counters(wb)["slab_builds"] == rebuilt + 1
+    wait_for_builds(wb, rebuilt + 1)
     assert len(slab_files(server, "slabby")) == 1, "the stale slab files are removed"
 
 
@@ -190,7 +209,9 @@ def test_a_mixed_selection_serves_the_slab_rows_and_computes_the_rest(wb: zerorp
     list(batch_stream(wb, "slabby", md5_list=[stale]))
     old = store.get_output(stale, "slabby")
     store.store_output(stale, "slabby", "an-older-chain", old["versions"], {**old["output"], "size": -5})
-    batch_dataframe(wb, "slabby", chunk_rows=2, md5_list=cached)  # builds the slab: the stale output is not in it
+    builds = counters(wb)["slab_builds"]
+    batch_dataframe(wb, "slabby", chunk_rows=2, md5_list=cached)  # starts the slab: the stale output is not in it
+    wait_for_builds(wb, builds + 1)
     cold = upload(wb, ["m-cold1", "m-cold2"], "slabmixed")
     failing = upload(wb, ["fail-here"], "slabmixed")
     selection = [cold[0], *cached[:3], failing[0], stale, *cached[3:], cold[1]]
@@ -211,11 +232,13 @@ def test_ints_and_floats_in_one_column_refuse_the_slab_and_keep_todays_stream(
         server: RunningServer, wb: zerorpc.Client) -> None:
     md5s = upload(wb, ["i1", "i2", "f1", "f2"], "slabwide")
     list(batch_stream(wb, "mixed", md5_list=md5s))
+    builds = counters(wb)["slab_builds"]
     for _ in range(2):
         messages = [slabs.read_message(m) for m in slabs.batch_messages(wb, "mixed", rows=2, md5_list=md5s)]
         assert messages[0].schema.field("n").type == pa.int64()
         assert messages[-1].schema.field("n").type == pa.float64()
         assert b'"n": "int64 -> double"' in messages[-1].schema.metadata[b"workbench.widened"]
+        wait_for_builds(wb, builds + 1)
     (slab,) = slab_files(server, "mixed")
     refused = pa.ipc.open_file(pa.memory_map(str(slab))).schema.metadata[META_REFUSED].decode()
     assert "integers and floats in one column" in refused and '"n": 1' in refused.replace('"n":1', '"n": 1')
@@ -235,7 +258,9 @@ def test_the_server_answers_while_a_slab_is_built(wb: zerorpc.Client, server: Ru
 
     def build() -> None:
         client = server.client(timeout=300)
-        batch_table(client, "slabby", chunk_rows=1, md5_list=[md5])  # a full first message: builds
+        batch_table(client, "slabby", chunk_rows=1, md5_list=[md5])  # a full first message: starts a build
+        while counters(client)["slab_builds"] == builds:
+            time.sleep(0.05)
         done.set()
 
     thread = threading.Thread(target=build)
@@ -252,6 +277,14 @@ def test_the_server_answers_while_a_slab_is_built(wb: zerorpc.Client, server: Ru
     assert len(slow) > 5 and max(slow) < 1.0, f"slowest answer while building: {max(slow):.2f} s"
 
 
+def built_slab(store: SqliteStore, worker: str, chain_version: str) -> slab_cache.Slab | None:
+    """A slab asked for, its background build waited for, then asked for again (in process)."""
+    cache = slab_cache.SlabCache(store, Counter())
+    assert cache.get(worker, chain_version, []) is None, "no request waits for a build"
+    cache.wait(timeout=60)
+    return cache.get(worker, chain_version, [], build=False)
+
+
 def test_rows_are_found_across_the_slab_pages_in_the_order_asked(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """A slab of several record batches (3 outputs a page here): any order of md5s, repeats and misses."""
@@ -262,7 +295,7 @@ def test_rows_are_found_across_the_slab_pages_in_the_order_asked(tmp_path: Path,
         store.store_outputs([(md5, "w", "c1", {}, {"v": i, "sq": [i, i * i], "d": {"x": i / 2 + 0.25}})
                              for i, md5 in enumerate(md5s)])
         store.store_output("f" * 32, "w", "an-older-chain", {}, {"v": -1, "sq": [], "d": {"x": 0.5}})
-        slab = slab_cache.SlabCache(store).get("w", "c1", [])
+        slab = built_slab(store, "w", "c1")
         assert slab is not None and len(slab.batches) == 4 and slab.refused is None
         asked = [md5s[9], "f" * 32, md5s[0], "not-an-md5", md5s[4], md5s[9], md5s[10], md5s[2]]
         found, rows = slab.find(asked)
@@ -285,7 +318,7 @@ def test_a_slab_that_cannot_be_written_leaves_the_json_path_in_charge(tmp_path: 
     try:
         store.store_outputs([(f"{i:032x}", "w", "c1", {}, {"v": i}) for i in range(3)])
         (tmp_path / "nodisk.db.slabs").write_text("a file where the slab folder would go")
-        assert slab_cache.SlabCache(store).get("w", "c1", []) is None
+        assert built_slab(store, "w", "c1") is None
         assert "slab w-" in caplog.text and "not built (FileExistsError" in caplog.text
     finally:
         store.close()
@@ -296,7 +329,7 @@ def test_outputs_the_bulk_parse_cannot_type_refuse_the_slab_after_one_page(tmp_p
     try:
         store.store_outputs([(f"{i:032x}", "w", "c1", {}, {"sections": [{"name": "a", "size": i}]})
                              for i in range(3)])
-        slab = slab_cache.SlabCache(store).get("w", "c1", [])
+        slab = built_slab(store, "w", "c1")
         assert slab is not None and slab.find([f"{0:032x}"])[0] == []
         assert slab.refused.startswith("the first page of outputs cannot be typed in bulk")
     finally:
