@@ -361,6 +361,39 @@ class TestStoreContract:
         assert dict(store.iter_outputs("meta")) == {} and len(dict(store.iter_outputs("strings"))) == 10
         assert store.clear_worker_output() == 10 and store.count_outputs() == {}
 
+    def test_output_stamp_changes_with_every_write_or_delete_of_that_workers_outputs(self, store: DataStore
+                                                                                     ) -> None:
+        """Slab files (planning/slab_cache.py) are valid while the stamp is; a store that keeps none says None."""
+        if store.output_stamp("meta") is None:
+            assert store.slab_folder() is None
+            return
+        a, b = put(store, b"stamp a"), put(store, b"stamp b")
+        seen = [store.output_stamp("meta")]
+
+        def changed() -> bool:
+            seen.append(store.output_stamp("meta"))
+            return seen[-1] not in seen[:-1]
+
+        store.store_output(a, "strings", "c", {}, {"s": 1})
+        assert not changed(), "another worker's output leaves it alone"
+        store.store_output(a, "meta", "c", {}, {"m": 1})
+        assert changed()
+        store.store_output(a, "meta", "c", {}, {"m": 2})
+        assert changed()
+        store.store_outputs([(b, "meta", "c", {}, {"m": 3})])
+        assert changed()
+        assert [(page_stamp, rows) for page_stamp, rows in store.output_text_pages("meta", "c", None, 1)] == [
+            (seen[-1], [(a, '{"m": 2}')]), (seen[-1], [(b, '{"m": 3}')]), (seen[-1], [])]
+        assert list(store.output_text_pages("meta", "c", ["m"], 5)) == [(seen[-1], [(a, '{"m":2}'), (b, '{"m":3}')])]
+        assert store.remove_sample(a)
+        assert changed()
+        assert store.clear_worker_output("meta") == 1
+        assert changed()
+        store.store_output(b, "meta", "c", {}, {"m": 4})
+        assert changed()
+        store.clear()
+        assert changed()
+
     def test_clear_drops_everything(self, store: DataStore) -> None:
         a, b = put(store, b"clear all a"), put(store, b"clear all b")
         store.add_tags(a, ["t"])

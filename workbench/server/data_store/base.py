@@ -227,6 +227,23 @@ class DataStore(ABC):
             found[md5] = (doc["chain_version"], json.dumps(output))
         return found
 
+    def output_stamp(self, worker: str) -> str | None:
+        """A token that changes with every write or delete of ``worker``'s outputs (in the same transaction),
+        or None when this store keeps none: then no slab file is kept for it (MongoDB: outputs are read as
+        today, several servers share them and a local file could not see the others' writes)."""
+        return None
+
+    def slab_folder(self) -> Path | None:
+        """Where slab files (columnar copies of cached outputs, planning/slab_cache.py) live, or None: none."""
+        return None
+
+    def output_text_pages(self, worker: str, chain_version: str, paths: list[str] | None,
+                          page: int) -> Iterator[tuple[str, list[tuple[str, str]]]]:
+        """``(stamp, [(md5, text), ...])`` pages of every stored output of ``worker`` at ``chain_version`` (text
+        as ``get_output_texts``), read as one snapshot whose ``output_stamp`` is ``stamp``; at least one page,
+        possibly empty. Only for stores whose ``output_stamp`` is not None."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no output stamp; check output_stamp() first")
+
     # --- bulk loading ------------------------------------------------------------------------------
     @abstractmethod
     def store_samples(self, samples: Iterable[tuple[bytes, str, str, str]]) -> int:

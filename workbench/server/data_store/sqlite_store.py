@@ -48,6 +48,19 @@ CREATE TABLE IF NOT EXISTS outputs (
 CREATE INDEX IF NOT EXISTS outputs_worker ON outputs(worker);
 """
 
+# A per-worker output generation, bumped by triggers in the transaction of every output write or delete (single,
+# bulk, remove_sample, clear_worker_output, clear, and other processes on the same file): a slab file built from
+# the outputs at generation g (planning/slab_cache.py) is served only while the worker is still at g. The epoch,
+# drawn once per database file, tells a new file's generations from an old one's.
+GENERATIONS = """
+CREATE TABLE IF NOT EXISTS output_generations (worker TEXT PRIMARY KEY, generation INTEGER NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO store_counts VALUES ('slab_epoch', abs(random()));
+""" + "".join(f"""
+CREATE TRIGGER IF NOT EXISTS outputs_generation_{event.lower()}_{row.lower()} AFTER {event} ON outputs BEGIN
+    INSERT INTO output_generations VALUES ({row}.worker, 1)
+    ON CONFLICT(worker) DO UPDATE SET generation = generation + 1;
+END;""" for event, row in (("INSERT", "NEW"), ("DELETE", "OLD"), ("UPDATE", "NEW"), ("UPDATE", "OLD")))
+
 # Tag selections oldest first without a scan: (tag, the sample's rowid) is a primary key range, walked a page at a
 # time. Kept beside ``tags`` (md5 -> tags) by every tag write; filled once for a store made before it.
 SAMPLE_TAGS = """
@@ -176,6 +189,7 @@ class SqliteStore(DataStore):
             self._db.executescript(SCHEMA)
             self._open_sample_tags()
             self._open_counts()
+            self._db.executescript(f"BEGIN IMMEDIATE; {GENERATIONS} COMMIT;")
             self._db.executescript(GRAPH_SCHEMA)
             self._db.executescript(GROUP_SCHEMA)
             self._open_filename_index()
@@ -505,6 +519,38 @@ class SqliteStore(DataStore):
             fuzzy.clear_in_pages(self._db, DELETE_PAGE * 10, let_loop_run)  # key rows are small: 10x a page
         self.checkpoint()
         return dropped
+
+    def output_stamp(self, worker: str) -> str | None:
+        row = self._one("SELECT (SELECT value FROM store_counts WHERE name='slab_epoch'), "
+                        "(SELECT generation FROM output_generations WHERE worker=?)", (worker,))
+        return f"{row[0]}-{row[1] or 0}"
+
+    def slab_folder(self) -> Path | None:
+        return self.path.with_name(self.path.name + ".slabs")
+
+    def output_text_pages(self, worker: str, chain_version: str, paths: list[str] | None,
+                          page: int) -> Iterator[tuple[str, list[tuple[str, str]]]]:
+        """One read transaction on a connection of its own (a snapshot, never blocking a writer: WAL), walking
+        the worker's outputs by rowid, so it may run in a native thread while the event loop serves others."""
+        plain = not paths or all(PLAIN_PATH.fullmatch(p) for p in paths)
+        column = _json_paths(paths) if paths and plain else "output"
+        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+        try:
+            db.execute("BEGIN")
+            stamp = db.execute("SELECT (SELECT value FROM store_counts WHERE name='slab_epoch'), (SELECT generation "
+                               "FROM output_generations WHERE worker=?)", (worker,)).fetchone()
+            stamp_text = f"{stamp[0]}-{stamp[1] or 0}"
+            sql = (f"SELECT rowid, md5, {column} FROM outputs WHERE worker=? AND chain_version=? "  # noqa: S608
+                   "AND rowid > ? ORDER BY rowid LIMIT ?")
+            last = 0
+            while True:
+                rows = db.execute(sql, (worker, chain_version, last, page)).fetchall() if plain else []
+                yield stamp_text, [(md5, text) for _, md5, text in rows]
+                if len(rows) < page:
+                    return
+                last = rows[-1][0]
+        finally:
+            db.close()
 
     # --- bulk loading ------------------------------------------------------------------------------
     def store_samples(self, samples: Iterable[tuple[bytes, str, str, str]]) -> int:

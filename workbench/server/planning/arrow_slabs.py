@@ -35,6 +35,7 @@ from workbench.analysis import bro_parsing
 from workbench.exceptions import BadArgument
 
 if TYPE_CHECKING:
+    from workbench.server.planning.slab_cache import Slab
     from workbench.server.planning.work_front import WorkFront
 
 ROW_KEYS = ("md5", "error", "error_kind")
@@ -198,18 +199,29 @@ def slab_messages(dispatcher: WorkFront, worker: str, md5s: Iterator[str], subke
 def _slab_messages(dispatcher: WorkFront, worker: str, md5s: Iterator[str], subkeys: list[str] | None,
                    rows: int) -> Iterator[bytes]:
     """One chunk behind the store: chunk k's JSON is parsed in a native thread (Arrow releases the GIL) while
-    chunk k+1 is read from the store here, and the server's other greenlets keep running meanwhile."""
+    chunk k+1 is read from the store here, and the server's other greenlets keep running meanwhile. Rows the
+    worker's slab file holds (planning/slab_cache.py) come from it, while it is current, and need no JSON."""
     packer = SlabPacker()
     paths = [".".join(p.split(".")[1:]) if p.split(".")[0] == worker else p for p in subkeys or []]
+    chunk = list(islice(md5s, rows))
+    # a selection of one partial message reads its JSON (< `rows` x 40 us) rather than build a slab of every
+    # cached output of the worker; a current slab serves it all the same
+    slab = dispatcher.slab(worker, paths, build=len(chunk) == rows) if all(paths) else None
     threads = gevent.get_hub().threadpool
-    pending: tuple[list[str], list[str], Any] | None = None
-    while chunk := list(islice(md5s, rows)):
-        texts = _stored_texts(dispatcher, worker, chunk, paths) if all(paths) else None
-        hits = [md5 for md5 in chunk if md5 in texts] if texts else []
+    pending: tuple | None = None
+    while chunk:
+        if slab is not None and not dispatcher.slabs.current(worker, slab):
+            slab = None  # outputs written meanwhile (e.g. this stream's cold samples): JSON from here on
+        found, slab_rows = slab.find(chunk) if slab is not None else ([], None)
+        known = set(found)
+        rest = [md5 for md5 in chunk if md5 not in known]
+        texts = _stored_texts(dispatcher, worker, rest, paths) if rest and all(paths) else None
+        hits = [md5 for md5 in rest if md5 in texts] if texts else []
         parse = threads.spawn(cached_columns, [texts[md5] for md5 in hits], paths) if hits else None
         if pending:
             yield from _chunk_messages(dispatcher, worker, subkeys, rows, packer, *pending)
-        pending = (chunk, hits, parse)
+        pending = (rest, hits, parse, slab, found, slab_rows)
+        chunk = list(islice(md5s, rows))
     if pending:
         yield from _chunk_messages(dispatcher, worker, subkeys, rows, packer, *pending)
 
@@ -227,9 +239,16 @@ def _stored_texts(dispatcher: WorkFront, worker: str, chunk: list[str], paths: l
 
 
 def _chunk_messages(dispatcher: WorkFront, worker: str, subkeys: list[str] | None, rows: int,
-                    packer: SlabPacker, chunk: list[str], hits: list[str], parse: Any) -> Iterator[bytes]:
-    """A chunk's cached rows as one message (when the bulk parse typed them), the rest through ResultStream."""
+                    packer: SlabPacker, chunk: list[str], hits: list[str], parse: Any, slab: Slab | None = None,
+                    found: list[str] | None = None, slab_rows: Any = None) -> Iterator[bytes]:
+    """A chunk's slab rows as one message, its other cached rows as one (when the bulk parse typed them), the
+    rest through ResultStream."""
     gevent.sleep(0)  # a stream of cached chunks never starves the server's other greenlets
+    if found:
+        dispatcher.counters["cache_hits"] += len(found)
+        dispatcher.counters["slab_rows"] += len(found)
+        yield packer.pack_columns({"md5": pa.array(found, pa.string()), "error": pa.nulls(len(found)),
+                                   "error_kind": pa.nulls(len(found)), **slab.columns(slab_rows)}, len(found))
     columns = parse.get() if parse is not None else None
     if columns is not None:
         dispatcher.counters["cache_hits"] += len(hits)

@@ -20,6 +20,7 @@ from workbench.server.execution.executor import Executor
 from workbench.server.planning.batch_stream import ResultStream, error_record, select_subkeys
 from workbench.server.planning.chain_plan import ChainPlan, ChainPlanner
 from workbench.server.planning.plugin_manager import PluginManager
+from workbench.server.planning.slab_cache import Slab, SlabCache
 
 if TYPE_CHECKING:
     from workbench.server.group.group_batch import GroupRunner
@@ -39,6 +40,7 @@ class WorkFront:
         self.workers_run: Counter = Counter()
         self.leases: ChainLeases | None = None  # set in a group: one server computes each cold chain
         self.group: GroupRunner | None = None  # set in a group: batches spread over every server
+        self.slabs = SlabCache(store, self.counters)
 
     def run(self, plan: ChainPlan) -> dict[str, Any]:
         """The requested output of ``plan``: its stored output when nothing is to run, else the executor's."""
@@ -91,6 +93,16 @@ class WorkFront:
             return None
         return {md5: text for md5, (chain, text) in self.store.get_output_texts(md5s, worker, paths).items()
                 if chain == top.chain_version}
+
+    def slab(self, worker: str, paths: list[str], build: bool = True) -> Slab | None:
+        """The worker's slab file of valid cached outputs (``paths`` only), or None: none yet (a background build
+        is started if ``build``), ``cached_texts`` would be None, or the store keeps no slabs (MongoDB)."""
+        if self.planner.needs_type_tag(worker):
+            return None
+        top = self.planner.shape(worker, None).steps[-1]
+        if not top.cacheable:
+            return None
+        return self.slabs.get(worker, top.chain_version, paths, build)
 
     def compute_here(self, worker: str, md5s: list[str]) -> list[dict[str, Any]]:
         """Results for a chunk of a group batch, computed by this server (never spread further), in order."""
