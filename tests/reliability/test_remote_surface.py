@@ -60,7 +60,7 @@ def test_worker_names_of_the_wrong_type_get_a_clean_error(surface_server) -> Non
 
 def test_private_and_builtin_names_are_not_callable(surface_server) -> None:
     client = surface_server.client(timeout=30)
-    for name in ("_wb", "_commands", "_batched", "__init__", "__class__", "__getattribute__", "store", "plugins",
+    for name in ("_wb", "_commands", "batched", "__init__", "__class__", "__getattribute__", "store", "plugins",
                  "_print_traceback", "_async_task", "_methods"):
         with pytest.raises(zerorpc.RemoteError) as refused:
             client(name)  # the raw call: the name goes over the wire as given

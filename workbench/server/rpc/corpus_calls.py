@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import zerorpc
 
-from workbench.server.rpc.work_calls import batched
+from workbench.server.rpc.stream_messages import batched
 
 if TYPE_CHECKING:
     from workbench.server.workbench import Workbench

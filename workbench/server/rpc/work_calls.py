@@ -5,30 +5,14 @@ One of the groups WorkbenchRPC (rpc_service.py) is made of: each method validate
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import zerorpc
 
-from workbench.exceptions import BadArgument
+from workbench.server.rpc.stream_messages import batched
 
 if TYPE_CHECKING:
     from workbench.server.workbench import Workbench
-
-
-def batched(items: Iterator[Any], size: int) -> Iterator[Any]:
-    """Items one by one (size 1, the original protocol) or in lists of ``size`` (far fewer messages)."""
-    if not isinstance(size, int) or size < 1 or size > 10_000:
-        raise BadArgument(f"batch_size must be a whole number from 1 to 10000, got {size!r}")
-    if size == 1:
-        yield from items
-        return
-    batches = getattr(items, "batches", None)
-    if batches is not None:  # a ResultStream: lists of what is ready, so cold results are not held back
-        yield from batches(size)
-        return
-    while chunk := list(islice(items, size)):
-        yield chunk
 
 
 class WorkCalls:
