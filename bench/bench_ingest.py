@@ -1,10 +1,10 @@
 """Ingest speed: store_sample MB/s over the shared sample folders, and a 50 MB file uploaded in chunks.
 
-Files are read into memory first (no disk reads timed). Workbench: ``store_sample`` for every file of the
-sample folders (the server hashes, guesses the type with libmagic, writes the sample file and its sqlite row),
-and ``client_helper.upload_file`` for a 50 MB file of random bytes (md5 of the file first for has_sample, then
-8 MiB parts through upload_start/upload_part/upload_finish, the next part on the wire while the server appends
-and hashes the last).
+Sample-folder files are read into memory first (no disk reads timed). Workbench: ``store_sample`` for every file
+of the sample folders (the server hashes, guesses the type, writes the sample file and its sqlite row), and
+``client_helper.upload_file`` for a 50 MB file of random bytes, from the page cache (mapped; hashed in a thread
+for has_sample while 8 MiB parts go through upload_start/upload_part/upload_finish, the next part on the wire
+while the server appends the last; the server hashes the parts on a thread of its own).
 Baseline in the same run, rounds alternating: the same bytes sent to a bare zerorpc server that drops them.
 The store is emptied (clear_db) before each Workbench round, so every store writes. CPU seconds of the server
 process and of this client are printed per phase too: on a loaded machine they move much less than wall time.
