@@ -17,14 +17,13 @@ import logging
 import os
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gevent
 from gevent.lock import Semaphore
-from gevent.threadpool import ThreadPool
 
 from workbench.exceptions import BadArgument, SampleTooLarge
 from workbench.server.data_store.base import DataStore
@@ -42,7 +41,6 @@ HEAD_BYTES = 1 << 20  # what the type guess reads
 COPY_BYTES = 1 << 20
 EXPIRE_S = 3600.0
 MAX_OPEN = 256  # uploads in progress per server: each holds a spool file and an md5 state
-HASH_BACKLOG = 2  # parts of one upload written but not yet hashed, at most (memory: this many parts)
 
 
 @dataclass
@@ -56,12 +54,23 @@ class Upload:
     length: int = 0
     touched: float = field(default_factory=time.monotonic)
     turn: Semaphore = field(default_factory=Semaphore)  # one part at a time, in order
-    hashing: deque = field(default_factory=deque)  # the parts' hash tasks still running, oldest first
 
-    def hashed(self, backlog: int = 0) -> None:
-        """Wait until at most ``backlog`` of this upload's parts are still being hashed."""
-        while len(self.hashing) > backlog:
-            self.hashing.popleft().get()
+
+SLICE_BYTES = 1 << 20
+
+
+def append_and_hash(path: Path, length: int, data: bytes | bytearray | memoryview, digest: Any) -> None:
+    """Append ``data`` to a file ``length`` bytes long and feed it to ``digest``, a MiB at a time (each slice is
+    hashed while it is still in the CPU cache)."""
+    with open(path, "r+b", buffering=0) as handle:
+        if handle.seek(0, os.SEEK_END) != length:
+            raise OSError("its spool file changed size")
+        view = memoryview(data)
+        for start in range(0, len(view), SLICE_BYTES):
+            piece = view[start:start + SLICE_BYTES]
+            while piece:
+                piece = piece[handle.write(piece):]
+            digest.update(view[start:start + SLICE_BYTES])
 
 
 class Uploads:
@@ -70,7 +79,6 @@ class Uploads:
     def __init__(self, store: DataStore, max_bytes: Callable[[], int]) -> None:
         self.store, self.max_bytes = store, max_bytes  # read at each check: the server's limit may change
         self.open: dict[str, Upload] = {}
-        self.hasher = ThreadPool(1)  # one native thread, tasks in order: each upload's parts hashed in turn
 
     def start(self, filename: str, type_tag: str = "") -> str:
         """A new upload's id (expired ones are dropped first)."""
@@ -106,16 +114,11 @@ class Uploads:
         except SampleTooLarge:
             self.abort(upload_id)
             raise
-        upload.hashed(HASH_BACKLOG - 1)
         try:
-            with open(upload.path, "r+b") as handle:
-                if handle.seek(0, os.SEEK_END) != upload.length:
-                    raise OSError("its spool file changed size")
-                handle.write(data)
+            gevent.get_hub().threadpool.apply(append_and_hash, (upload.path, upload.length, data, upload.digest))
         except OSError as exc:  # e.g. clear_db dropped the spool file meanwhile
             self.abort(upload_id)
             raise BadArgument(f"upload {upload_id} was lost on the server ({exc}); start it again") from None
-        upload.hashing.append(self.hasher.spawn(upload.digest.update, data))
         upload.length += len(data)
         upload.touched = time.monotonic()
         return upload.length
@@ -125,7 +128,6 @@ class Uploads:
         upload = self._get(upload_id)
         with upload.turn:  # after a part still being written
             self.open.pop(upload_id, None)
-        upload.hashed()
         md5 = upload.digest.hexdigest()
         if self.store.has_sample(md5):
             upload.path.unlink(missing_ok=True)
