@@ -276,3 +276,28 @@ def test_upload_file_sends_a_big_file_in_parts_that_never_become_samples(wb: zer
     assert wb.get_sample(md5)["sample"]["raw_bytes"] == big.read_bytes()
     assert wb.info()["samples"] == before + 1 and wb.get_sample_info(md5)["filename"] == "big.bin"
     assert upload_file(wb, big, "zip", chunk_bytes=100_000) == md5 and wb.get_sample_info(md5)["type_tag"] == "zip"
+
+
+def test_upload_file_stops_sending_a_big_file_once_its_hash_shows_it_is_stored(wb: zerorpc.Client,
+                                                                              tmp_path: Path) -> None:
+    from workbench.clients.client_helper import upload_file
+
+    class CountingParts:
+        """The client, counting the upload parts sent through it."""
+
+        def __init__(self) -> None:
+            self.parts = 0
+
+        def __getattr__(self, name: str) -> object:
+            if name == "upload_part":
+                self.parts += 1
+            return getattr(wb, name)
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(16 * 2**20))
+    first, again = CountingParts(), CountingParts()
+    md5 = upload_file(first, big, chunk_bytes=2**16)  # 256 parts; hashed in a thread meanwhile
+    before = wb.info()["samples"]
+    assert upload_file(again, big, "pcap", chunk_bytes=2**16) == md5
+    assert first.parts == 256 and again.parts < 256, f"the stored file was sent whole again ({again.parts} parts)"
+    assert wb.info()["samples"] == before and wb.get_sample_info(md5)["type_tag"] == "pcap"
