@@ -120,10 +120,9 @@ def _prefixes(keys: np.ndarray) -> np.ndarray:
 def _md5_keys(md5s: list[str]) -> np.ndarray:
     """The md5s as 32-byte keys, in numpy's C loops; anything not a 32-character ASCII string (a slab holds no
     such md5) becomes a key that matches nothing."""
-    text = np.array(md5s, dtype=str)
-    if text.dtype.itemsize == 4 * MD5_BYTES and bool((np.char.str_len(text) == MD5_BYTES).all()):
+    if set(map(len, md5s)) <= {MD5_BYTES}:  # joined and cut into fixed-width keys in C: no object per md5
         try:
-            return text.astype("S32")
+            return np.frombuffer("".join(md5s).encode("ascii"), "S32")
         except UnicodeEncodeError:
             pass
     return np.array([m.encode() if len(m) == MD5_BYTES and m.isascii() else b"" for m in md5s], "S32")
