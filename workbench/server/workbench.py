@@ -226,7 +226,7 @@ class Workbench:
             for start in range(0, len(raw), 1 << 20):
                 yield raw[start:start + (1 << 20)]
 
-    def stream_sample_arrow(self, md5: str, max_rows: int | None = None) -> Iterator[bytes]:
+    def stream_sample_arrow(self, md5: str, max_rows: int | None = None) -> Iterator[memoryview]:
         """A Zeek log (typed from #types) or JSON / JSON-lines sample as Arrow IPC messages (arrow_slabs)."""
         info = self._info(md5)
         if info["type_tag"] not in ("bro", "json"):
@@ -379,7 +379,7 @@ class Workbench:
         md5s = self.select_md5s(kwargs)
         return self._stream(worker_name, md5s, kwargs.get("subkeys"))
 
-    def batch_arrow(self, worker_name: str, kwargs: dict[str, Any] | None = None) -> Iterator[bytes]:
+    def batch_arrow(self, worker_name: str, kwargs: dict[str, Any] | None = None) -> Iterator[memoryview]:
         """batch_work_request as Arrow IPC messages, ``batch_size`` rows each (see server/planning/arrow_slabs.py)."""
         kwargs = dict(kwargs or {})
         return arrow_slabs.slab_messages(self.front, worker_name, self.select_md5s(kwargs), kwargs.get("subkeys"),

@@ -107,13 +107,14 @@ class SlabPacker:
         self.json_columns: set[str] = set()
         self.extra = dict(metadata or {})
 
-    def pack_rows(self, rows: list[dict[str, Any]]) -> bytes:
+    def pack_rows(self, rows: list[dict[str, Any]]) -> memoryview:
         """Flat rows (dicts) as one IPC message; column order is first-seen order over the stream."""
         names = list(dict.fromkeys([*self.fields, *(name for row in rows for name in row)]))
         return self.pack_columns({name: [row.get(name) for row in rows] for name in names}, len(rows))
 
-    def pack_columns(self, columns: dict[str, list[Any] | pa.Array], num_rows: int) -> bytes:
-        """Columns (Python lists, or Arrow arrays already typed) as one IPC message."""
+    def pack_columns(self, columns: dict[str, list[Any] | pa.Array], num_rows: int) -> memoryview:
+        """Columns (Python lists, or Arrow arrays already typed) as one IPC message: a view of the buffer Arrow
+        wrote it into, which msgpack sends as it is (``to_pybytes`` copied each message once more)."""
         arrays = {name: self._array(name, values) for name, values in columns.items()}
         for name in self.fields:
             arrays.setdefault(name, pa.nulls(num_rows, self.fields[name]))
@@ -122,7 +123,7 @@ class SlabPacker:
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, schema) as writer:
             writer.write_batch(batch)
-        return sink.getvalue().to_pybytes()
+        return memoryview(sink.getvalue())
 
     def _array(self, name: str, values: list[Any] | pa.Array) -> pa.Array:
         if name in self.json_columns:
@@ -173,7 +174,7 @@ class SlabPacker:
 
 
 def result_messages(result_lists: Iterable[list[dict[str, Any]] | dict[str, Any]],
-                    packer: SlabPacker | None = None) -> Iterator[bytes]:
+                    packer: SlabPacker | None = None) -> Iterator[memoryview]:
     """A batch stream (lists of results, as ``ResultStream.batches`` yields) as Arrow IPC messages."""
     packer = packer or SlabPacker()
     for results in result_lists:
@@ -183,7 +184,7 @@ def result_messages(result_lists: Iterable[list[dict[str, Any]] | dict[str, Any]
 
 
 def slab_messages(dispatcher: WorkFront, worker: str, md5s: Iterator[str], subkeys: list[str] | None,
-                  rows: int = ROWS_PER_MESSAGE) -> Iterator[bytes]:
+                  rows: int = ROWS_PER_MESSAGE) -> Iterator[memoryview]:
     """``batch_arrow``: the selected samples, ``rows`` at a time, as Arrow IPC messages under one schema.
 
     Each chunk's cached outputs are read in one store query as JSON text and parsed by Arrow's C++ JSON
@@ -197,7 +198,7 @@ def slab_messages(dispatcher: WorkFront, worker: str, md5s: Iterator[str], subke
 
 
 def _slab_messages(dispatcher: WorkFront, worker: str, md5s: Iterator[str], subkeys: list[str] | None,
-                   rows: int) -> Iterator[bytes]:
+                   rows: int) -> Iterator[memoryview]:
     """One chunk behind the store: chunk k's JSON is parsed in a native thread (Arrow releases the GIL) while
     chunk k+1 is read from the store here, and the server's other greenlets keep running meanwhile. Rows the
     worker's slab file holds (planning/slab_cache.py) come from it, while it is current, and need no JSON."""
@@ -240,7 +241,7 @@ def _stored_texts(dispatcher: WorkFront, worker: str, chunk: list[str], paths: l
 
 def _chunk_messages(dispatcher: WorkFront, worker: str, subkeys: list[str] | None, rows: int,
                     packer: SlabPacker, chunk: list[str], hits: list[str], parse: Any, slab: Slab | None = None,
-                    found: list[str] | None = None, slab_rows: Any = None) -> Iterator[bytes]:
+                    found: list[str] | None = None, slab_rows: Any = None) -> Iterator[memoryview]:
     """A chunk's slab rows as one message, its other cached rows as one (when the bulk parse typed them), the
     rest through ResultStream."""
     gevent.sleep(0)  # a stream of cached chunks never starves the server's other greenlets
@@ -308,7 +309,7 @@ def zeek_type(name: str) -> pa.DataType:
     return ZEEK_SCALARS.get(name, pa.string())
 
 
-def zeek_messages(raw: bytes, max_rows: int | None = None, rows: int = ROWS_PER_MESSAGE) -> Iterator[bytes]:
+def zeek_messages(raw: bytes, max_rows: int | None = None, rows: int = ROWS_PER_MESSAGE) -> Iterator[memoryview]:
     """A Zeek ASCII log as IPC messages, typed from its ``#types`` header (values as bro_parsing converts them).
 
     A value that did not fit its declared type (kept as text by the parser) makes its column inferred instead
@@ -318,7 +319,7 @@ def zeek_messages(raw: bytes, max_rows: int | None = None, rows: int = ROWS_PER_
     chunk: list[dict[str, Any]] = []
     block: tuple[list[str], list[str]] = (header.fields, header.types)
 
-    def pack() -> bytes:
+    def pack() -> memoryview:
         columns: dict[str, Any] = {}
         for name, kind in zip(*block, strict=True):
             column = [r.get(name) for r in chunk]
@@ -344,7 +345,7 @@ def zeek_messages(raw: bytes, max_rows: int | None = None, rows: int = ROWS_PER_
         yield pack()
 
 
-def json_messages(raw: bytes, max_rows: int | None = None, rows: int = ROWS_PER_MESSAGE) -> Iterator[bytes]:
+def json_messages(raw: bytes, max_rows: int | None = None, rows: int = ROWS_PER_MESSAGE) -> Iterator[memoryview]:
     """JSON lines (one object per line) or one JSON array of objects as IPC messages, types inferred."""
     text = raw.decode("utf-8", "replace")
     stripped = text.lstrip()
