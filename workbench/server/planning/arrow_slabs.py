@@ -199,9 +199,10 @@ def slab_messages(dispatcher: WorkFront, worker: str, md5s: Iterator[str], subke
 
 def _slab_messages(dispatcher: WorkFront, worker: str, md5s: Iterator[str], subkeys: list[str] | None,
                    rows: int) -> Iterator[memoryview]:
-    """One chunk behind the store: chunk k's JSON is parsed in a native thread (Arrow releases the GIL) while
-    chunk k+1 is read from the store here, and the server's other greenlets keep running meanwhile. Rows the
-    worker's slab file holds (planning/slab_cache.py) come from it, while it is current, and need no JSON."""
+    """One chunk behind the store: chunk k's JSON is parsed, or its rows from the worker's slab file
+    (planning/slab_cache.py, while it is current: no JSON) packed, in a native thread (Arrow releases the GIL)
+    while chunk k+1 is read from the store here, and the server's other greenlets keep running meanwhile. The
+    packer is used by one thread at a time: a chunk's slab rows are packed once the chunk before is sent."""
     packer = SlabPacker()
     paths = [".".join(p.split(".")[1:]) if p.split(".")[0] == worker else p for p in subkeys or []]
     chunk = list(islice(md5s, rows))
@@ -221,7 +222,10 @@ def _slab_messages(dispatcher: WorkFront, worker: str, md5s: Iterator[str], subk
         parse = threads.spawn(cached_columns, [texts[md5] for md5 in hits], paths) if hits else None
         if pending:
             yield from _chunk_messages(dispatcher, worker, subkeys, rows, packer, *pending)
-        pending = (rest, hits, parse, slab, found, slab_rows)
+        packed = threads.spawn(_slab_message, packer, slab, found, slab_rows) if found else None
+        dispatcher.counters["cache_hits"] += len(found)
+        dispatcher.counters["slab_rows"] += len(found)
+        pending = (rest, hits, parse, packed)
         chunk = list(islice(md5s, rows))
     if pending:
         yield from _chunk_messages(dispatcher, worker, subkeys, rows, packer, *pending)
@@ -239,17 +243,20 @@ def _stored_texts(dispatcher: WorkFront, worker: str, chunk: list[str], paths: l
     return texts
 
 
+def _slab_message(packer: SlabPacker, slab: Slab, found: list[str], slab_rows: Any) -> memoryview:
+    """The slab rows of a chunk as one message."""
+    return packer.pack_columns({"md5": pa.array(found, pa.string()), "error": pa.nulls(len(found)),
+                                "error_kind": pa.nulls(len(found)), **slab.columns(slab_rows)}, len(found))
+
+
 def _chunk_messages(dispatcher: WorkFront, worker: str, subkeys: list[str] | None, rows: int,
-                    packer: SlabPacker, chunk: list[str], hits: list[str], parse: Any, slab: Slab | None = None,
-                    found: list[str] | None = None, slab_rows: Any = None) -> Iterator[memoryview]:
-    """A chunk's slab rows as one message, its other cached rows as one (when the bulk parse typed them), the
-    rest through ResultStream."""
+                    packer: SlabPacker, chunk: list[str], hits: list[str], parse: Any,
+                    packed: Any = None) -> Iterator[memoryview]:
+    """A chunk's slab rows as one message (packed in a thread), its other cached rows as one (when the bulk parse
+    typed them), the rest through ResultStream."""
     gevent.sleep(0)  # a stream of cached chunks never starves the server's other greenlets
-    if found:
-        dispatcher.counters["cache_hits"] += len(found)
-        dispatcher.counters["slab_rows"] += len(found)
-        yield packer.pack_columns({"md5": pa.array(found, pa.string()), "error": pa.nulls(len(found)),
-                                   "error_kind": pa.nulls(len(found)), **slab.columns(slab_rows)}, len(found))
+    if packed is not None:
+        yield packed.get()
     columns = parse.get() if parse is not None else None
     if columns is not None:
         dispatcher.counters["cache_hits"] += len(hits)
