@@ -2,9 +2,9 @@
 
 Sample-folder files are read into memory first (no disk reads timed). Workbench: ``store_sample`` for every file
 of the sample folders (the server hashes, guesses the type, writes the sample file and its sqlite row), and
-``client_helper.upload_file`` for a 50 MB file of random bytes, from the page cache (mapped; hashed in a thread
-for has_sample while 8 MiB parts go through upload_start/upload_part/upload_finish, the next part on the wire
-while the server appends the last; the server hashes the parts on a thread of its own).
+``client_helper.upload_file`` for a 50 MB file of random bytes, from the page cache (read a part at a time and
+hashed by a thread of its own for has_sample while 8 MiB parts go through upload_start/upload_part/upload_finish,
+the next part on the wire while the server appends and hashes the last on a native thread).
 Baseline in the same run, rounds alternating: the same bytes sent to a bare zerorpc server that drops them.
 The store is emptied (clear_db) before each Workbench round, so every store writes. CPU seconds of the server
 process and of this client are printed per phase too: on a loaded machine they move much less than wall time.

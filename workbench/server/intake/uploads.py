@@ -94,11 +94,11 @@ class Uploads:
         return upload_id
 
     def part(self, upload_id: str, offset: int, data: bytes) -> int:
-        """Append ``data`` at ``offset`` (the length so far); return the new length once it is written.
+        """Append ``data`` at ``offset`` (the length so far); return the new length.
 
-        The part is hashed afterwards in a native thread (hashlib releases the GIL) while the event loop takes
-        in the next part; ``finish`` waits for the hashing. The md5 was the longest step (12 ms per 8 MiB here):
-        a part is acknowledged as soon as its bytes are in the spool file."""
+        The part is written and hashed in a native thread (file writes and hashlib release the GIL) while the
+        event loop takes in the next part, which waits its turn here: the md5 was the longest step (12 ms per
+        8 MiB here), and the loop no longer waits for it."""
         upload = self._get(upload_id)
         if not isinstance(data, bytes | bytearray | memoryview):
             raise BadArgument(f"upload part must be bytes, got {type(data).__name__}")
