@@ -255,6 +255,21 @@ def test_an_upload_refuses_a_part_out_of_order_and_a_sample_too_large(tmp_path: 
         workbench.close()
 
 
+def test_an_upload_whose_spool_file_went_with_clear_db_is_refused_clearly(tmp_path: Path) -> None:
+    workbench = make_workbench(tmp_path)
+    try:
+        upload = workbench.upload_start("big.bin")
+        assert workbench.upload_part(upload, 0, b"a" * 4096) == 4096
+        workbench.clear_db()  # takes uploads in progress with it
+        with pytest.raises(BadArgument, match="was lost on the server .*start it again"):
+            workbench.upload_part(upload, 4096, b"b" * 4096)
+        with pytest.raises(BadArgument, match="no upload"):
+            workbench.upload_finish(upload)
+        assert workbench.store.count_samples() == 0
+    finally:
+        workbench.close()
+
+
 def test_an_upload_of_a_stored_file_with_a_type_tag_corrects_the_tag(tmp_path: Path) -> None:
     workbench = make_workbench(tmp_path)
     try:
