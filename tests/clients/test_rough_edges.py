@@ -301,3 +301,22 @@ def test_upload_file_stops_sending_a_big_file_once_its_hash_shows_it_is_stored(w
     assert upload_file(again, big, "pcap", chunk_bytes=2**16) == md5
     assert first.parts == 256 and again.parts < 256, f"the stored file was sent whole again ({again.parts} parts)"
     assert wb.info()["samples"] == before and wb.get_sample_info(md5)["type_tag"] == "pcap"
+
+
+def test_a_big_file_over_the_size_limit_gets_one_clear_error_and_leaves_nothing(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    from workbench.clients.client_helper import upload_file
+
+    limited = start_server(tmp_path, procs=1, extra_env={"WORKBENCH_SERVER_MAX_SAMPLE_SIZE_MB": "1"})
+    try:
+        client = limited.client(timeout=60)
+        big = tmp_path / "big.bin"
+        big.write_bytes(os.urandom(3 * 2**20))
+        with pytest.raises(zerorpc.RemoteError, match="larger than max_sample_size_mb"):
+            upload_file(client, big, chunk_bytes=2**19)  # parts pipelined: one more is in flight when one fails
+        stderr = capfd.readouterr().err
+        assert "Traceback" not in stderr and "failed with" not in stderr, stderr
+        assert client.info()["samples"] == 0
+        assert not any((tmp_path / "workbench.db.samples" / "uploads").glob("*")), "an upload's spool file stayed"
+    finally:
+        limited.stop()

@@ -12,12 +12,13 @@ import os
 import socket
 import stat
 import sys
-import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from itertools import count
 from pathlib import Path
 from typing import Any
 
+import gevent
 import zerorpc
 
 from workbench.config import Config, load_config
@@ -207,21 +208,22 @@ def upload_large(client: zerorpc.Client, path: Path, type_tag: str = "", chunk_b
     of the upload); this way a stored file is still not sent whole unless hashing it is slower than sending it.
     Memory stays at a few parts, whatever the file's size. A file that changes meanwhile is reported.
     """
-    hashed: list[str] = []
-    hasher = threading.Thread(target=lambda: hashed.append(file_md5(path)), daemon=True)
-    hasher.start()
+    hasher = ThreadPoolExecutor(1)
+    hashing = hasher.submit(file_md5, path)  # its error, if any, is raised where its result is asked for
     asked = False
 
     def stored_already() -> bool:
         nonlocal asked
-        if asked or not hashed:
+        if asked or not hashing.done():
             return False
         asked = True
-        return bool(client.has_sample(hashed[0]))
+        return bool(client.has_sample(hashing.result()))
 
-    stored = upload_parts(client, path, type_tag, chunk_bytes, stop=stored_already)
-    hasher.join()
-    md5 = hashed[0]
+    try:
+        stored = upload_parts(client, path, type_tag, chunk_bytes, stop=stored_already)
+        md5 = hashing.result()
+    finally:
+        hasher.shutdown(wait=False)
     if stored is None:  # the server had it: nothing stored by this upload, only the tag to correct
         if type_tag:
             client.set_type_tag(md5, type_tag)
@@ -250,41 +252,54 @@ def file_md5(path: Path, block_bytes: int = 1 << 20) -> str:
 
 
 def upload_parts(client: zerorpc.Client, path: Path, type_tag: str = "", chunk_bytes: int = CHUNK_BYTES,
-                 progress: Callable[[int], Any] | None = None, data: bytes | None = None,
+                 progress: Callable[[int], Any] | None = None,
                  stop: Callable[[], bool] | None = None) -> str | None:
-    """Upload a file (or its bytes already read, ``data``) as one sample in parts: upload_start, upload_part,
+    """Upload a file as one sample in parts: upload_start, upload_part,
     upload_finish; return the md5 the server stored. The server appends and hashes each part as it arrives,
     with the next one already on the wire; an error or Ctrl-C drops the upload on the server, and so does
     ``stop`` returning True after a part (then None is returned)."""
     upload_id = client.upload_start(path.name, type_tag)
-    pending = None  # the part in flight: read the next one while the server writes this one
+    pending = sent = None  # the part in flight: read the next one while the server writes this one
     offset = 0
     try:
-        for part in _parts(path, chunk_bytes, data):
-            sent = client.upload_part(upload_id, offset, part, **{"async": True})
+        for part in _parts(path, chunk_bytes):
+            sent = gevent.spawn(_call_quietly, client.upload_part, upload_id, offset, part)
             if pending is not None:
-                pending.get()
+                _answer(pending)
             pending, offset = sent, offset + len(part)
             if progress:
                 progress(len(part))
             if stop is not None and stop():
-                pending.get()
+                _answer(pending)
                 _drop_upload(client, upload_id)
                 return None
         if pending is not None:
-            pending.get()
+            _answer(pending)
     except BaseException:
+        gevent.joinall([g for g in (pending, sent) if g is not None], timeout=5)  # parts in flight answer too
         _drop_upload(client, upload_id)
         raise
     return client.upload_finish(upload_id)
 
 
-def _parts(path: Path, chunk_bytes: int, data: bytes | None) -> Iterator[bytes | memoryview]:
-    if data is not None:  # views: msgpack sends them as bytes, without a copy per part here
-        view = memoryview(data)
-        for start in range(0, len(data), chunk_bytes):
-            yield view[start:start + chunk_bytes]
-        return
+def _call_quietly(call: Callable[..., Any], *args: Any) -> tuple[Any, BaseException | None]:
+    """A call in its own greenlet, its error returned rather than raised: gevent prints the traceback of every
+    greenlet that dies of an error (a part refused as too large printed two before the one clear message)."""
+    try:
+        return call(*args), None
+    except Exception as exc:  # handed to whoever waits for the answer
+        return None, exc
+
+
+def _answer(sent: gevent.Greenlet) -> Any:
+    """The result of a ``_call_quietly`` greenlet, or its error raised here."""
+    result, error = sent.get()
+    if error is not None:
+        raise error
+    return result
+
+
+def _parts(path: Path, chunk_bytes: int) -> Iterator[memoryview]:
     # Two buffers in turn: upload_parts has one part in flight while it reads the next, and the one before is
     # acknowledged by then (a fresh 8 MiB object a part cost page faults each time).
     buffers = (bytearray(chunk_bytes), bytearray(chunk_bytes))
