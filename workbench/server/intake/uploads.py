@@ -68,9 +68,9 @@ def append_and_hash(path: Path, length: int, data: bytes | bytearray | memoryvie
         view = memoryview(data)
         for start in range(0, len(view), SLICE_BYTES):
             piece = view[start:start + SLICE_BYTES]
+            digest.update(piece)
             while piece:
                 piece = piece[handle.write(piece):]
-            digest.update(view[start:start + SLICE_BYTES])
 
 
 class Uploads:

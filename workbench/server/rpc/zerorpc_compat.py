@@ -43,6 +43,6 @@ def _unpack(blob: Any) -> zerorpc.events.Event:
 
 
 def apply() -> None:
-    """Install the fixes (idempotent); the server and the client helper both call it."""
+    """Install the fixes (idempotent). The server calls it; clients keep stock zerorpc."""
     zerorpc.decorators.DecoratorBase._zerorpc_args = _zerorpc_args
     zerorpc.events.Event.unpack = staticmethod(_unpack)
