@@ -11,8 +11,10 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import gevent
 import pyarrow.parquet as pq
 import pytest
 import zerorpc
@@ -278,29 +280,78 @@ def test_upload_file_sends_a_big_file_in_parts_that_never_become_samples(wb: zer
     assert upload_file(wb, big, "zip", chunk_bytes=100_000) == md5 and wb.get_sample_info(md5)["type_tag"] == "zip"
 
 
+class SlowWire:
+    """The client behind a wire of ``seconds`` per upload part (a network, on loopback), counting the parts."""
+
+    def __init__(self, client: zerorpc.Client, seconds: float = 0.0, on_part: Callable[[], None] | None = None):
+        self.client, self.seconds, self.on_part, self.parts = client, seconds, on_part, 0
+
+    def __getattr__(self, name: str) -> object:
+        if name != "upload_part":
+            return getattr(self.client, name)
+
+        def upload_part(*args: object) -> object:
+            self.parts += 1
+            if self.on_part:
+                self.on_part()
+            gevent.sleep(self.seconds)
+            return self.client.upload_part(*args)
+        return upload_part
+
+
 def test_upload_file_stops_sending_a_big_file_once_its_hash_shows_it_is_stored(wb: zerorpc.Client,
                                                                               tmp_path: Path) -> None:
     from workbench.clients.client_helper import upload_file
 
-    class CountingParts:
-        """The client, counting the upload parts sent through it."""
-
-        def __init__(self) -> None:
-            self.parts = 0
-
-        def __getattr__(self, name: str) -> object:
-            if name == "upload_part":
-                self.parts += 1
-            return getattr(wb, name)
-
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(16 * 2**20))
-    first, again = CountingParts(), CountingParts()
+    first, again = SlowWire(wb, 0.002), SlowWire(wb, 0.002)  # 64 KiB in 2 ms: 32 MB/s, a slow network
     md5 = upload_file(first, big, chunk_bytes=2**16)  # 256 parts; hashed in a thread meanwhile
     before = wb.info()["samples"]
     assert upload_file(again, big, "pcap", chunk_bytes=2**16) == md5
-    assert first.parts == 256 and again.parts < 256, f"the stored file was sent whole again ({again.parts} parts)"
+    assert first.parts == 256 and again.parts < 128, f"the stored file was sent whole again ({again.parts} parts)"
     assert wb.info()["samples"] == before and wb.get_sample_info(md5)["type_tag"] == "pcap"
+
+
+def test_upload_file_drops_a_hash_that_cannot_finish_well_before_the_upload(
+        wb: zerorpc.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.clients import client_helper
+
+    class StuckHash:
+        """A hash that makes no progress (a slow disk, or a client with no core to spare)."""
+
+        stopped_after: list[int] = []
+
+        def __init__(self, path: Path) -> None:
+            self.hashed = 0
+
+        def done(self) -> bool:
+            return False
+
+        def stop(self) -> None:
+            self.stopped_after.append(wire.parts)
+
+    monkeypatch.setattr(client_helper, "BackgroundHash", StuckHash)
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(4 * client_helper.CHUNK_BYTES + 5))
+    wire = SlowWire(wb)
+    md5 = client_helper.upload_file(wire, big)
+    assert md5 == hashlib.md5(big.read_bytes()).hexdigest() and wb.get_sample_info(md5)["length"] == big.stat().st_size
+    assert wire.parts == 5 and StuckHash.stopped_after[0] == 2, StuckHash.stopped_after  # judged once a part was back
+
+
+def test_upload_file_reports_a_file_that_changed_during_the_upload(wb: zerorpc.Client, tmp_path: Path) -> None:
+    from workbench.clients.client_helper import upload_file
+
+    big = tmp_path / "growing.log"
+    big.write_bytes(os.urandom(300_000))
+
+    def append_a_line() -> None:
+        with big.open("ab") as handle:
+            handle.write(b"one more line\n")
+
+    with pytest.raises(ValueError, match="growing.log changed during the upload .*upload it again"):
+        upload_file(SlowWire(wb, on_part=append_a_line), big, chunk_bytes=100_000)
 
 
 def test_a_big_file_over_the_size_limit_gets_one_clear_error_and_leaves_nothing(

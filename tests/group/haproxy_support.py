@@ -46,8 +46,8 @@ class RunningHaproxy:
     proc: subprocess.Popen
     stats_socket: Path
 
-    def statuses(self) -> dict[str, str]:
-        """{server name: 'UP' | 'DOWN' | ...} as HAProxy's health checks see them now."""
+    def _server_rows(self) -> list[list[str]]:
+        """The backend's server rows of HAProxy's ``show stat`` (CSV: name in column 1, stot 7, status 17)."""
         with socket.socket(socket.AF_UNIX) as sock:
             sock.connect(str(self.stats_socket))
             sock.sendall(b"show stat\n")
@@ -55,8 +55,15 @@ class RunningHaproxy:
             while chunk := sock.recv(65536):
                 data += chunk
         rows = [line.split(",") for line in data.decode().splitlines() if line and not line.startswith("#")]
-        return {row[1]: row[17].split(" ")[0] for row in rows if row[0] == "workbench_servers"
-                and row[1] not in ("BACKEND", "FRONTEND")}
+        return [row for row in rows if row[0] == "workbench_servers" and row[1] not in ("BACKEND", "FRONTEND")]
+
+    def statuses(self) -> dict[str, str]:
+        """{server name: 'UP' | 'DOWN' | ...} as HAProxy's health checks see them now."""
+        return {row[1]: row[17].split(" ")[0] for row in self._server_rows()}
+
+    def sessions(self) -> dict[str, int]:
+        """{server name: connections HAProxy has passed to it so far}."""
+        return {row[1]: int(row[7]) for row in self._server_rows()}
 
     def wait_for(self, name: str, status: str, timeout: float) -> float:
         """Seconds until HAProxy reports ``name`` in ``status``; fails the test after ``timeout``."""

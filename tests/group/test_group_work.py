@@ -120,6 +120,20 @@ def test_a_batch_is_spread_over_every_server_and_survives_losing_one(trio: Group
     assert {s["name"] for s in info["servers"]} >= set(trio.servers) - {victim_name}
 
 
+def test_a_batch_sends_its_chunks_over_a_few_reused_connections_to_every_server(
+        trio: Group, tmp_path: Path) -> None:
+    client = trio.client(timeout=120)
+    md5s = [client.store_sample(f"reused connection sample {i}".encode(), f"r{i}.txt", "txt") for i in range(60)]
+    sent_before = client.info()["group"]["chunks_sent"]  # this client's connection stays on one server
+    sessions_before = sum(trio.haproxy.sessions().values())
+    results = list(client.batch_work_request("run_logger", {"md5_list": md5s}))
+    assert sorted(r["md5"] for r in results) == sorted(md5s) and not [r for r in results if r.get("error")]
+    chunks = client.info()["group"]["chunks_sent"] - sent_before
+    connections = sum(trio.haproxy.sessions().values()) - sessions_before
+    assert chunks == 15 and connections <= 8, f"{chunks} chunks over {connections} connections"  # 8 in flight
+    assert len(Counter(pid for _, pid in runs(tmp_path / "runs.log"))) == 3  # every server took chunks
+
+
 def test_info_on_the_balancer_lists_the_group(trio: Group) -> None:
     deadline = time.monotonic() + 10
     while True:

@@ -6,14 +6,16 @@ Clients stay thin: they parse options, connect, call the API and print something
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
 import socket
 import stat
 import sys
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from workbench.server.rpc.curve_auth import client_options
 from workbench.server.rpc.zmq_context import OptionsContext
 
 CHUNK_BYTES = 8 * 2**20
+HASH_LEAD = 4  # upload_large keeps hashing only while the hash runs this many times as far ahead as the upload
 NO_SERVER = 3  # the exit code of every client (and `workbench`) when no server answers
 
 
@@ -201,36 +204,53 @@ def upload_file(client: zerorpc.Client, path: Path, type_tag: str = "", chunk_by
 
 
 def upload_large(client: zerorpc.Client, path: Path, type_tag: str = "", chunk_bytes: int = CHUNK_BYTES) -> str:
-    """Upload a file bigger than one part, read a part at a time, while a native thread reads and hashes it on its
-    own (file reads and hashlib release the GIL), and stop as soon as the hash shows the server has it; its md5.
+    """Upload a file bigger than one part, a part at a time, while ``BackgroundHash`` hashes it, and stop as soon
+    as the hash shows the server has it; the md5 the server stored.
 
     Hashing first made a new file wait for its md5 before the first byte went out (0.08 s per 50 MB here, a third
-    of the upload); this way a stored file is still not sent whole unless hashing it is slower than sending it.
-    Memory stays at a few parts, whatever the file's size. A file that changes meanwhile is reported.
+    of the upload). Hashing beside the upload pays where the wire is slower than the disk (a network: the hash is
+    done early and a stored file is not sent whole); where it is not (client and server sharing the cores of one
+    machine) the hash only takes CPU from the upload and ends with it. So the hash runs at the lowest priority,
+    and is dropped if, once ``CHUNK_BYTES`` have been acknowledged, it is not ``HASH_LEAD`` times as far.
+    Memory stays at a few parts, whatever the file's size. A file that changes meanwhile (size or modification
+    time) is reported.
     """
-    hasher = ThreadPoolExecutor(1)
-    hashing = hasher.submit(file_md5, path)  # its error, if any, is raised where its result is asked for
-    asked = False
+    before = os.stat(path)
+    hashing = BackgroundHash(path)
+    sent = acknowledged = 0
+    asked = judged = False
+
+    def count_sent(size: int) -> None:
+        nonlocal sent, acknowledged
+        acknowledged, sent = sent, sent + size  # the part before this one is answered by now
 
     def stored_already() -> bool:
-        nonlocal asked
-        if asked or not hashing.done():
-            return False
-        asked = True
-        return bool(client.has_sample(hashing.result()))
+        nonlocal asked, judged
+        if hashing.done():
+            if asked:
+                return False
+            asked = True
+            return bool(client.has_sample(hashing.md5()))
+        if not judged and acknowledged >= CHUNK_BYTES:
+            judged = True
+            if hashing.hashed < HASH_LEAD * acknowledged:
+                hashing.stop()
+        return False
 
     try:
-        stored = upload_parts(client, path, type_tag, chunk_bytes, stop=stored_already)
-        md5 = hashing.result()
+        stored = upload_parts(client, path, type_tag, chunk_bytes, progress=count_sent, stop=stored_already)
     finally:
-        hasher.shutdown(wait=False)
+        hashing.stop()
     if stored is None:  # the server had it: nothing stored by this upload, only the tag to correct
+        md5 = hashing.md5()
         if type_tag:
             client.set_type_tag(md5, type_tag)
-    elif stored != md5:
-        raise ValueError(f"the server stored {path} as md5 {stored}, the file's md5 is {md5}: "
-                         "the file changed during the upload; upload it again")
-    return md5
+        return md5
+    after = os.stat(path)
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise ValueError(f"{path} changed during the upload (the server stored what it was sent as md5 {stored}); "
+                         "upload it again")
+    return stored
 
 
 def warn_if_empty(md5: str, path: Path, length: int) -> str:
@@ -240,15 +260,54 @@ def warn_if_empty(md5: str, path: Path, length: int) -> str:
     return md5
 
 
-def file_md5(path: Path, block_bytes: int = 1 << 20) -> str:
-    """A file's md5, read ``block_bytes`` at a time into one buffer (hashed while it is in the CPU cache)."""
+def file_md5(path: Path, block_bytes: int = 1 << 20, cancel: threading.Event | None = None,
+             progress: Callable[[int], Any] | None = None) -> str:
+    """A file's md5, read ``block_bytes`` at a time into one buffer (hashed while it is in the CPU cache);
+    CancelledError once ``cancel`` is set."""
     digest = hashlib.md5()
     block = bytearray(block_bytes)
     view = memoryview(block)
     with open(path, "rb", buffering=0) as handle:
         while size := handle.readinto(block):
+            if cancel is not None and cancel.is_set():
+                raise CancelledError(f"hashing {path} was no longer needed")
             digest.update(view[:size])
+            if progress is not None:
+                progress(size)
     return digest.hexdigest()
+
+
+class BackgroundHash:
+    """A file's md5 computed by a native thread at the lowest priority (Linux sets it per thread; elsewhere it
+    runs at normal priority): it uses cores nothing else wants. ``hashed`` tells how far it is; ``stop`` ends it."""
+
+    def __init__(self, path: Path) -> None:
+        self.hashed = 0
+        self._cancel = threading.Event()
+        self._pool = ThreadPoolExecutor(1)
+        self._future = self._pool.submit(self._run, path)
+
+    def _run(self, path: Path) -> str:
+        if sys.platform == "linux":  # SCHED_IDLE: any other thread wanting the core preempts this one at once
+            with contextlib.suppress(OSError):
+                os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
+        return file_md5(path, cancel=self._cancel, progress=self._count)
+
+    def _count(self, size: int) -> None:
+        self.hashed += size
+
+    def done(self) -> bool:
+        """Whether the hash is finished (or failed: ``md5`` raises its error)."""
+        return self._future.done() and not self._cancel.is_set()
+
+    def md5(self) -> str:
+        """The md5, waiting for it (CancelledError after ``stop``)."""
+        return self._future.result()
+
+    def stop(self) -> None:
+        """Drop the hash: its thread ends after the block it is reading."""
+        self._cancel.set()
+        self._pool.shutdown(wait=False)
 
 
 def upload_parts(client: zerorpc.Client, path: Path, type_tag: str = "", chunk_bytes: int = CHUNK_BYTES,

@@ -21,6 +21,7 @@ from workbench.exceptions import BadArgument, WorkbenchError
 from workbench.server.data_store.base import let_loop_run
 
 if TYPE_CHECKING:
+    from workbench.server.group.group_batch import GroupBatch
     from workbench.server.planning.work_front import WorkFront
 
 STREAM_CHUNK = 100  # md5s per cached-output query in a batch stream
@@ -218,6 +219,7 @@ def _produce(front: WorkFront, worker: str, subkeys: list[str] | None, md5s: Ite
             queue.put([error_record(md5, worker, exc)])
 
     groups = gevent.pool.Pool(front.group.in_flight if front.group is not None else 1)
+    group_batch = front.group.batch() if front.group is not None else None
     try:
         while chunk := list(islice(md5s, STREAM_CHUNK)):
             try:
@@ -229,8 +231,8 @@ def _produce(front: WorkFront, worker: str, subkeys: list[str] | None, md5s: Ite
                 front.counters["cache_hits"] += len(hits)
                 queue.put([result(md5, hits[md5]) for md5 in chunk if md5 in hits])
             cold = [md5 for md5 in chunk if md5 not in hits]
-            if front.group is not None and len(cold) > 1:
-                _spread(front, worker, cold, result, queue, groups)
+            if group_batch is not None and len(cold) > 1:
+                _spread(front, group_batch, worker, cold, result, queue, groups)
                 continue
             for md5 in cold:
                 pool.spawn(one, md5, checked)  # waits while max_in_flight chains are running
@@ -243,17 +245,20 @@ def _produce(front: WorkFront, worker: str, subkeys: list[str] | None, md5s: Ite
     except Exception as exc:  # e.g. the store failing: the stream ends with this error, not silently short
         queue.put(exc)
         return
+    finally:
+        if group_batch is not None:
+            group_batch.close()
     queue.put(_DONE)
 
 
-def _spread(front: WorkFront, worker: str, cold: list[str], result: Any, queue: gevent.queue.Queue,
-            groups: gevent.pool.Pool) -> None:
+def _spread(front: WorkFront, group_batch: GroupBatch, worker: str, cold: list[str], result: Any,
+            queue: gevent.queue.Queue, groups: gevent.pool.Pool) -> None:
     """Send ``cold`` md5s to the group's servers a chunk at a time; each chunk's results are queued once."""
-    size = front.group.chunk_size
+    size = group_batch.runner.chunk_size
 
     def chunk_of(md5s: list[str]) -> None:
         timeout = front.planner.shape(worker, None).timeout if not front.planner.needs_type_tag(worker) else 600.0
-        answers = front.group.compute(worker, md5s, timeout)
+        answers = group_batch.compute(worker, md5s, timeout)
         if answers is None:  # no server of the group answered: compute them here
             answers = front.compute_here(worker, md5s)
         queue.put([answer if answer.get("error") else result(answer["md5"], answer[worker]) for answer in answers])
