@@ -274,6 +274,39 @@ def test_stock_zerorpc_tools_can_list_the_api(server) -> None:
     assert "_wb" not in listing.stdout, "only the public API may be listed"
 
 
+def test_the_servers_zerorpc_fixes_give_its_socket_code_plain_int_flags_and_calls_still_work() -> None:
+    script = textwrap.dedent("""
+        import gevent, zerorpc, zerorpc.gevent_zmq as gz, zmq
+        from workbench.server.rpc import zerorpc_compat
+        assert type(gz.NOBLOCK) is not int, "pyzmq's constants are enum flags: nothing to fix?"
+        zerorpc_compat.apply()
+        zerorpc_compat.apply()  # idempotent
+        assert all(type(getattr(gz, n)) is int and type(getattr(gz._zmq, n)) is int
+                   for n in zerorpc_compat.FLAG_CONSTANTS)
+        assert gz._zmq.Socket is zmq.Socket and type(zmq.NOBLOCK) is not int  # pyzmq itself is left alone
+
+        class Echo:
+            def echo(self, data):
+                return data
+
+            @zerorpc.stream
+            def count(self, n):
+                return iter(range(n))
+
+        server = zerorpc.Server(Echo())
+        server.bind("tcp://127.0.0.1:0")
+        port = server._events._socket.getsockopt(zmq.LAST_ENDPOINT).decode().rsplit(":", 1)[1]
+        gevent.spawn(server.run)
+        client = zerorpc.Client(timeout=10)
+        client.connect(f"tcp://127.0.0.1:{port}")
+        big = bytes(range(256)) * 40_000
+        assert client.echo(big) == big and list(client.count(1000)) == list(range(1000))
+        print("ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
 def test_only_the_public_api_is_callable(server) -> None:
     client = server.client()
     for name in ("_wb", "_commands", "store", "plugins"):
