@@ -6,7 +6,9 @@ of the sample folders (the server hashes, guesses the type, writes the sample fi
 8 MiB parts go through upload_start/upload_part/upload_finish, the next part on the wire while the server appends
 and hashes the last on a native thread; the client's own hash, kept for has_sample only while it runs well ahead
 of the upload, is dropped after the first part here: the loopback wire is as fast as hashing).
-Baseline in the same run, rounds alternating: the same bytes sent to a bare zerorpc server that drops them.
+Baseline in the same run, rounds alternating: the same bytes sent to a bare zerorpc server that drops them. Each
+round measures a phase and its baseline back to back; the median of those per-round ratios is printed beside the
+ratio of the medians (the machine's speed drifts between rounds, and a pair sees the same machine).
 The store is emptied (clear_db) before each Workbench round, so every store writes. CPU seconds of the server
 process and of this client are printed per phase too: on a loaded machine they move much less than wall time.
 
@@ -92,22 +94,25 @@ def main() -> None:
         print(f"round {rep + 1}: " + ", ".join(f"{k} {v[-1]:,.1f} MB/s" for k, v in figures.items()))
 
     med = {k: median(v) for k, v in figures.items()}
+    paired = {k: median([a / b for a, b in zip(figures[k], figures[f"bare_{k}"], strict=True)])
+              for k in ("folders", "big")}
     print_rows(f"medians of {args.reps} rounds ({os.cpu_count()} cores, server --procs 1)", [
-        ("upload", "MB/s", "vs baseline"),
+        ("upload", "MB/s", "vs baseline", "median round ratio"),
         (f"store_sample, every sample-folder file ({len(files)} files)", f"{med['folders']:.1f}",
-         f"{med['folders'] / med['bare_folders']:.2f}x"),
-        ("  bare zerorpc put() of the same files", f"{med['bare_folders']:.1f}", "baseline"),
+         f"{med['folders'] / med['bare_folders']:.2f}x", f"{paired['folders']:.2f}x"),
+        ("  bare zerorpc put() of the same files", f"{med['bare_folders']:.1f}", "baseline", ""),
         (f"upload_file, {len(big) // 2**20} MB in {len(chunks)} parts (hashed by the server)", f"{med['big']:.1f}",
-         f"{med['big'] / med['bare_big']:.2f}x"),
-        ("  bare zerorpc put() of the same chunks", f"{med['bare_big']:.1f}", "baseline"),
+         f"{med['big'] / med['bare_big']:.2f}x", f"{paired['big']:.2f}x"),
+        ("  bare zerorpc put() of the same chunks", f"{med['bare_big']:.1f}", "baseline", ""),
     ])
     print_rows("CPU seconds per phase, medians (server process / this client; bare = the baseline server)", [
         ("phase", "server CPU s", "client CPU s"),
         *[(name, f"{median([c[0] for c in cpu[name]]):.3f}", f"{median([c[1] for c in cpu[name]]):.3f}")
           for name in figures],
     ])
-    print(f"RESULT folders={med['folders']:.1f} MB/s ({med['folders'] / med['bare_folders']:.2f}x bare), "
-          f"big_file={med['big']:.1f} MB/s ({med['big'] / med['bare_big']:.2f}x bare)")
+    print(f"RESULT folders={med['folders']:.1f} MB/s ({med['folders'] / med['bare_folders']:.2f}x bare, "
+          f"{paired['folders']:.2f}x by round), big_file={med['big']:.1f} MB/s "
+          f"({med['big'] / med['bare_big']:.2f}x bare, {paired['big']:.2f}x by round)")
     workbench.stop()
     bare.stop()
 
