@@ -63,18 +63,19 @@ def connect(server: str, port: int, timeout: float | None = None, heartbeat: flo
     client = zerorpc.Client(timeout=timeout, heartbeat=heartbeat, context=context)
     endpoint = f"tcp://{server}:{port}"
     client.connect(endpoint)
-    probe = zerorpc.Client(timeout=min(timeout, 5), heartbeat=None, context=context)
-    probe.connect(endpoint)
+    wait = min(timeout, 5)
     try:
-        probe.version()
+        # The check goes over the returned client's own connection (a second client's could be let in while this
+        # one's CURVE handshake was refused, as a key was being added). zerorpc's timeout starts once the request
+        # is on the wire, and a connection ZeroMQ has dropped can leave it waiting to send: bounded from outside.
+        with gevent.Timeout(wait + 1, zerorpc.TimeoutExpired(wait)):
+            client.version(timeout=wait)
     except (zerorpc.TimeoutExpired, zerorpc.LostRemote) as exc:
         client.close()
         hint = ("; with CURVE, also check that this client's public key is in the server's "
                 "curve_authorized_keys_dir and curve_server_key is the server's key") if curve else ""
         raise ServerUnavailable(f"no Workbench server answered at {endpoint} ({type(exc).__name__}); start one "
                                 f"with `workbench-server` or pass -s/--server and -p/--port{hint}") from None
-    finally:
-        probe.close()
     return client
 
 
