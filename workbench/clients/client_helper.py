@@ -314,10 +314,10 @@ class BackgroundHash:
 def upload_parts(client: zerorpc.Client, path: Path, type_tag: str = "", chunk_bytes: int = CHUNK_BYTES,
                  progress: Callable[[int], Any] | None = None,
                  stop: Callable[[], bool] | None = None) -> str | None:
-    """Upload a file as one sample in parts: upload_start, upload_part,
-    upload_finish; return the md5 the server stored. The server appends and hashes each part as it arrives,
-    with the next one already on the wire; an error or Ctrl-C drops the upload on the server, and so does
-    ``stop`` returning True after a part (then None is returned)."""
+    """Upload a file as one sample in parts (upload_start, upload_part, upload_finish); the md5 the server
+    stored. The server appends and hashes each part as it arrives, with the next one already on the wire; an
+    error or Ctrl-C drops the upload on the server, and so does ``stop`` returning True after a part (then None
+    is returned)."""
     upload_id = client.upload_start(path.name, type_tag)
     pending = sent = None  # the part in flight: read the next one while the server writes this one
     offset = 0
