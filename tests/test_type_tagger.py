@@ -27,9 +27,10 @@ def test_fast_path_agrees_with_libmagic_on_every_shared_file(monkeypatch: pytest
             if fast is not None:
                 assert fast == _by_libmagic(raw, path.name, monkeypatch), (path, cut)
                 decided[fast] = decided.get(fast, 0) + 1
-    assert set(decided) == {"exe", "pdf", "pcap", "swf"}, decided
+    assert set(decided) == {"exe", "pdf", "pcap", "swf", "bro"}, decided
 
 
-@pytest.mark.parametrize("raw", [b"MZ" + b"\0" * 100, b"MZ\x90\0", b"%PD", b"\xd4\xc3\xb2\xa1", b"FWS\x09"])
+@pytest.mark.parametrize("raw", [b"MZ" + b"\0" * 100, b"MZ\x90\0", b"%PD", b"\xd4\xc3\xb2\xa1", b"FWS\x09",
+                                 b"#separator"])
 def test_headers_that_do_not_decide_go_to_libmagic(raw: bytes) -> None:
     assert type_tagger.well_known_tag(raw) is None

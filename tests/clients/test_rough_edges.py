@@ -332,12 +332,31 @@ def test_upload_file_drops_a_hash_that_cannot_finish_well_before_the_upload(
             self.stopped_after.append(wire.parts)
 
     monkeypatch.setattr(client_helper, "BackgroundHash", StuckHash)
+    monkeypatch.setattr(client_helper, "md5_bytes_per_s", lambda: float("inf"))  # worth starting, whatever the wire
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(4 * client_helper.CHUNK_BYTES + 5))
     wire = SlowWire(wb)
     md5 = client_helper.upload_file(wire, big)
     assert md5 == hashlib.md5(big.read_bytes()).hexdigest() and wb.get_sample_info(md5)["length"] == big.stat().st_size
-    assert wire.parts == 5 and StuckHash.stopped_after[0] == 2, StuckHash.stopped_after  # judged once a part was back
+    # started once the first part was back (the second one sent), judged and dropped once the next was back
+    assert wire.parts == 5 and StuckHash.stopped_after[0] == 3, StuckHash.stopped_after
+
+
+def test_upload_file_hashes_nothing_where_the_wire_is_as_fast_as_hashing(
+        wb: zerorpc.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.clients import client_helper
+
+    started: list[Path] = []
+    monkeypatch.setattr(client_helper, "BackgroundHash", started.append)
+    monkeypatch.setattr(client_helper, "md5_bytes_per_s", lambda: client_helper.HASH_LEAD * 8 * 2**20)  # 8 MiB/s led
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(2 * 2**20 + 5))
+    slow, fast = SlowWire(wb, 0.5), SlowWire(wb)  # a MiB in 0.5 s (2 MiB/s) is led; loopback (over 8 MiB/s) is not
+    assert client_helper.upload_file(slow, big, chunk_bytes=2**20) == hashlib.md5(big.read_bytes()).hexdigest()
+    assert started == [big], "a hash that would lead a slow wire was not started"
+    wb.remove_sample(hashlib.md5(big.read_bytes()).hexdigest())
+    client_helper.upload_file(fast, big, chunk_bytes=2**20)
+    assert started == [big] and fast.parts == 3, "a hash was started beside a wire as fast as hashing"
 
 
 def test_upload_file_reports_a_file_that_changed_during_the_upload(wb: zerorpc.Client, tmp_path: Path) -> None:
