@@ -105,6 +105,28 @@ def test_a_cold_view_on_a_pe_reads_the_sample_once_and_each_chain_version_once(t
         wb.close()
 
 
+def test_a_batchs_cold_chains_are_planned_from_its_chunk_query_and_each_samples_info(
+        workbench, monkeypatch: pytest.MonkeyPatch) -> None:
+    md5s = [workbench.store_sample(f"sample {i}\n".encode(), f"{i}.txt", "") for i in range(5)]
+    reads: Counter = Counter()
+    for method in ("get_sample_info", "get_output", "get_output_stamps", "get_outputs"):
+        original = getattr(workbench.store, method)
+
+        def spy(*args, _original=original, _method=method):  # noqa: ANN001, ANN202
+            reads[_method] += 1
+            return _original(*args)
+
+        monkeypatch.setattr(workbench.store, method, spy)
+    items = list(workbench.batch_work_request("base", {"md5_list": md5s}))
+    assert sorted(item["n"] for item in items) == [9] * 5
+    assert reads == {"get_outputs": 1, "get_sample_info": 5}, "one chunk query, then each sample's info: no more"
+    reads.clear()
+    assert len(list(workbench.batch_work_request("top", {"md5_list": md5s}))) == 5
+    assert reads == {"get_outputs": 1, "get_sample_info": 5, "get_output_stamps": 5, "get_output": 5}, \
+        "only the step below the top is looked up (and read: base's stored output is top's input)"
+    assert workbench.explain("top", md5s[0])["plan"][0]["status"] == "cached"
+
+
 def test_explain_prints_the_plan_with_every_status_and_why(workbench, plugins: Path) -> None:
     md5 = workbench.store_sample(b"some text\n", "t.txt", "")
     cold = workbench.explain("top", md5)

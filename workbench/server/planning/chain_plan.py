@@ -232,7 +232,8 @@ class ChainPlanner:
         dispatches on its type_tag). Otherwise the sample's info is read once and every step judged from one
         query for the chain's stored versions. ``every_step`` judges every step even when the top is cached
         (``explain``); ``run_all`` marks every step to run (``test_worker``); ``top_missed`` says the caller's
-        batch query found no valid stored output of the top worker already (no second look)."""
+        batch query found no valid stored output of the top worker already (no second look: a one-step chain is
+        planned from the sample's info alone)."""
         self._current()
         dispatches = self._needs_type_tag(worker)
         sample = self._sample(md5) if dispatches or every_step or run_all else None
@@ -247,11 +248,14 @@ class ChainPlanner:
         if sample is None:
             sample = self._sample(md5)
         type_tag = sample["type_tag"]
-        stored = self.store.get_output_stamps(md5, [s.worker for s in shape.steps if s.cacheable])
+        looked_up = [s.worker for s in shape.steps if s.cacheable and not (top_missed and s is top)]
+        stored = self.store.get_output_stamps(md5, looked_up) if looked_up else {}
         steps = []
         for step in shape.steps:
             found = stored.get(step.worker)
             status, reason = judge(step, type_tag, found, run_all)
+            if top_missed and step is top and step.cacheable and status == TO_RUN:
+                reason = "no valid stored output (the batch's query missed it)"
             steps.append(Step(step, status, reason, found["time"] if found else None))
         return ChainPlan(worker, md5, type_tag, steps, shape.timeout, shape.generation, sample)
 
