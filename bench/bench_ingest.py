@@ -4,8 +4,8 @@ Sample-folder files are read into memory first (no disk reads timed). Workbench:
 of the sample folders (the server hashes, guesses the type, writes the sample file and its sqlite row), and
 ``client_helper.upload_file`` for a 50 MB file of random bytes, from the page cache (read a part at a time while
 8 MiB parts go through upload_start/upload_part/upload_finish, the next part on the wire while the server appends
-and hashes the last on a native thread; the client's own hash, kept for has_sample only while it runs well ahead
-of the upload, is dropped after the first part here: the loopback wire is as fast as hashing).
+and hashes the last on a native thread; the client's own hash, which pays only where the wire is slower than
+hashing, is not started here: the first part's answer shows the loopback wire is as fast as hashing).
 Baseline in the same run, rounds alternating: the same bytes sent to a bare zerorpc server that drops them. Each
 round measures a phase and its baseline back to back; the median of those per-round ratios is printed beside the
 ratio of the medians (the machine's speed drifts between rounds, and a pair sees the same machine).
