@@ -16,6 +16,7 @@ import stat
 import sys
 import threading
 import time
+import timeit
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError, ThreadPoolExecutor
 from itertools import count
@@ -273,14 +274,8 @@ def upload_large(client: zerorpc.Client, path: Path, type_tag: str = "", chunk_b
 def md5_bytes_per_s() -> float:
     """How fast this machine hashes (md5 of 1 MiB in memory, best of three; measured once, ~5 ms)."""
     block = bytes(1 << 20)
-    best = min(_timed_md5(block) for _ in range(3))
+    best = min(timeit.repeat(lambda: hashlib.md5(block).digest(), number=1, repeat=3))
     return len(block) / max(best, 1e-9)
-
-
-def _timed_md5(block: bytes) -> float:
-    started = time.perf_counter()
-    hashlib.md5(block).digest()
-    return time.perf_counter() - started
 
 
 def warn_if_empty(md5: str, path: Path, length: int) -> str:
