@@ -12,15 +12,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import gevent
+import msgpack
 import pytest
 
 from workbench.exceptions import ServerUnavailable, StoreError, WorkerFailed, WorkerTimeout
 from workbench.server.data_store import open_store
+from workbench.server.execution.pipe_protocol import EncodedOutput, decoded, pack_relayed
 from workbench.server.execution.process_pool import ProcessPool
 from workbench.server.intake.sample_intake import store_bytes
 from workbench.server.planning import chain_plan
 from workbench.server.planning.chain_plan import ChainPlan
 from workbench.server.planning.plugin_manager import LoadedWorker
+from workbench.server.rpc.stream_messages import batched
+from workbench.server.workbench import Workbench
 from workbench.testing import make_config, make_workbench, plan_for, require_data
 
 
@@ -282,5 +286,49 @@ def test_declared_data_files_are_folded_into_the_version(tmp_path: Path, monkeyp
         assert wb.work_request("lookup", md5)["lookup"] == {"md5": md5, "words": ["gamma"]}
         failed = {w["name"]: w for w in wb.list_all_workers()}["bad_decl"]
         assert failed["status"] == "failed" and "'data_files' names ['nope']" in failed["error"]
+    finally:
+        wb.close()
+
+
+def test_relayed_outputs_pack_to_the_same_bytes_as_their_values() -> None:
+    for size in (0, 3, 15, 16, 300, 70_000):  # fixmap, map16 and map32 headers, before and after md5 is added
+        output = {f"k{i}": [i, f"v{i}", i / 3] for i in range(size)}
+        encoded = EncodedOutput.of(output)
+        assert encoded.value() == output and decoded(encoded) == output and decoded(output) is output
+        with_md5 = encoded.with_md5("a" * 32)
+        assert with_md5.packed == msgpack.packb({"md5": "a" * 32, **output}, use_bin_type=True)
+        assert with_md5.with_md5("b" * 32) is with_md5, "an output that has an md5 keeps it"
+        for items in (1, 15, 16, 300):
+            assert pack_relayed(({"response_to": "x"}, "STREAM", [with_md5] * items)) == msgpack.packb(
+                ({"response_to": "x"}, "STREAM", [{"md5": "a" * 32, **output}] * items), use_bin_type=True)
+    nested = EncodedOutput.of({"n": 1})
+    mixed = [nested, {"md5": "m", "w": nested, "deeper": (1, [nested])}, {"plain": b"\x00", "none": None}]
+    assert pack_relayed(mixed) == msgpack.packb(
+        [{"n": 1}, {"md5": "m", "w": {"n": 1}, "deeper": [1, [{"n": 1}]]}, {"plain": b"\x00", "none": None}],
+        use_bin_type=True)
+    with pytest.raises(TypeError, match="can not serialize 'object'"):
+        pack_relayed([nested, object()])
+
+
+def test_a_cold_batch_relays_each_output_as_its_worker_process_encoded_it(
+        tmp_path: Path, plugins: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = make_config(f"sqlite:///{tmp_path}/workbench.db")
+    config.set("server", "plugin_dirs", str(plugins))
+    wb = Workbench(config, procs=1)
+    try:
+        md5s = [wb.store_sample(f"relayed {i}\n".encode(), f"{i}.txt", "") for i in range(3)]
+        decodes: Counter = Counter()
+        value = EncodedOutput.value
+        monkeypatch.setattr(EncodedOutput, "value", lambda self: decodes.update([1]) or value(self))
+        sent = [item for batch in batched(wb.batch_work_request("base", {"md5_list": md5s}), 10) for item in batch]
+        assert {type(item) for item in sent} == {EncodedOutput} and not decodes, "the server decoded nothing"
+        items = msgpack.unpackb(pack_relayed(({}, "STREAM", sent)))[2]
+        assert sorted(list(item.items()) for item in items) == sorted(
+            [("md5", md5), ("n", 10)] for md5 in md5s), "each output carries its md5, first, as the original's did"
+        assert wb.info()["counters"]["chains_run"] == 3
+        more = [wb.store_sample(f"in process {i}\n".encode(), f"p{i}.txt", "") for i in range(2)]
+        assert sorted(list(item.items()) for item in wb.batch_work_request("base", {"md5_list": more})) == [
+            [("md5", md5), ("n", 13)] for md5 in sorted(more)], "iterated in the server itself: values"
+        assert decodes[1] == 2
     finally:
         wb.close()

@@ -23,6 +23,7 @@ from workbench.server.corpus.retrohunt import Retrohunts
 from workbench.server.corpus.text_indexing import TextIndexer
 from workbench.server.data_store import DataStore, open_store
 from workbench.server.execution.executor import Executor, LocalExecutor
+from workbench.server.execution.pipe_protocol import decoded
 from workbench.server.execution.process_pool import ProcessPool
 from workbench.server.intake.sample_intake import (
     check_type_tag,
@@ -403,7 +404,7 @@ class Workbench:
         """An output as clients get it: carrying its md5; meta also with the sample's tags (its type_tag among
         them, as the original tagged samples) and customer (a ``customer:NAME`` tag, else 'unknown'), read
         now rather than stored with the output, so that they are never stale."""
-        output = with_md5(output, md5)
+        output = with_md5(decoded(output) if worker_name == "meta" else output, md5)
         if worker_name != "meta" or not isinstance(output, dict) or "tags" in output:
             return output
         tags = self.store.get_tags(md5)
@@ -599,7 +600,8 @@ class Workbench:
                                        config.get("server", "group_in_flight"), server_as_client_options(config))
 
     def group_compute(self, worker_name: str, md5_list: list[str]) -> list[dict[str, Any]]:
-        """A chunk of another server's group batch, computed here: one result or error record per md5."""
+        """A chunk of another server's group batch, computed here: one result (its output encoded, relayed as it is
+        by the asking server) or error record per md5."""
         return self.front.compute_here(worker_name, self._md5_list(md5_list))
 
     def register_in_group(self) -> None:

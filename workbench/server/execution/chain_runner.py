@@ -34,6 +34,7 @@ from workbench import contract
 from workbench.analysis import ssdeep_index
 from workbench.exceptions import BadOutput, UnknownMD5, WorkerFailed, WorkerNotApplicable, WorkerTimeout
 from workbench.server.data_store.base import DataStore
+from workbench.server.execution.pipe_protocol import EncodedOutput, decoded
 from workbench.server.intake.sample_intake import store_bytes
 from workbench.server.planning.chain_plan import CACHED, ChainPlan, Step
 from workbench.server.planning.plugin_manager import LoadedWorker, PluginManager
@@ -114,11 +115,18 @@ class StoreCorpus:
 
 @dataclass
 class ChainResult:
-    """A chain's output plus what it cost: which workers ran and how many times the sample was read."""
+    """A chain's output plus what it cost: which workers ran and how many times the sample was read.
 
-    output: dict[str, Any] | None = None
+    ``relayable`` is the output as the executor got it: from a worker process, as that process encoded it
+    (``EncodedOutput``, which a batch stream sends on as it is); ``output`` is its value."""
+
+    relayable: dict[str, Any] | EncodedOutput | None = None
     ran: list[str] = field(default_factory=list)
     sample_reads: int = 0
+
+    @property
+    def output(self) -> dict[str, Any] | None:
+        return decoded(self.relayable)
 
 
 def find_bad_value(value: Any, path: str = "") -> str | None:
@@ -209,7 +217,7 @@ class ChainRunner:
     def run(self, plan: ChainPlan) -> ChainResult:
         """Compute the steps ``plan`` marks to run (dependencies first) and return the requested output."""
         if plan.output is not None:  # nothing to run: a cache hit
-            return ChainResult(output=plan.output)
+            return ChainResult(relayable=plan.output)
         plan.check_runnable()
         if plan.sample is None:  # a plan with steps to run always carries the sample's info
             raise UnknownMD5(f"no sample with md5 {plan.md5}; store it first with store_sample")
@@ -218,7 +226,7 @@ class ChainRunner:
         for step in plan.steps:
             if step.status != CACHED:
                 chain.output_of(step.worker)
-        result.output = chain.output_of(plan.worker)
+        result.relayable = chain.output_of(plan.worker)
         return result
 
     def _execute(self, worker: LoadedWorker, inputs: dict[str, Any], md5: str,

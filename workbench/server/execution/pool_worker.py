@@ -18,7 +18,7 @@ from workbench import exceptions
 from workbench.config import config_from_dict
 from workbench.server.data_store import open_store
 from workbench.server.execution.chain_runner import ChainRunner, out_of_memory
-from workbench.server.execution.pipe_protocol import read_frame, write_frame
+from workbench.server.execution.pipe_protocol import EncodedOutput, read_frame, write_frame
 from workbench.server.execution.pool_calls import call_function
 from workbench.server.planning.chain_plan import ChainPlan
 from workbench.server.planning.plugin_manager import PluginManager
@@ -81,7 +81,8 @@ def serve(channel_in, channel_out) -> None:  # noqa: ANN001 - binary pipes
                          "sample_reads": 0}
             else:
                 result = runner.run(ChainPlan.from_wire(request))
-                reply = {"ok": True, "output": result.output, "ran": result.ran, "sample_reads": result.sample_reads}
+                reply = {"ok": True, **EncodedOutput.of(result.output).wire(), "ran": result.ran,  # relayed as it is
+                         "sample_reads": result.sample_reads}
         except exceptions.WorkbenchError as exc:
             reply = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
         except MemoryError:  # outside any worker (e.g. reading the sample): the same policy, see chain_runner

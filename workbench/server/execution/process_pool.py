@@ -29,7 +29,7 @@ import workbench
 from workbench import exceptions
 from workbench.exceptions import ServerUnavailable, WorkerCrashed, WorkerTimeout
 from workbench.server.execution.chain_runner import ChainResult
-from workbench.server.execution.pipe_protocol import read_frame, write_frame
+from workbench.server.execution.pipe_protocol import EncodedOutput, read_frame, write_frame
 from workbench.server.planning.chain_plan import ChainPlan
 
 # The worker processes import the very package this server runs, whatever the current folder holds (started
@@ -114,7 +114,7 @@ class ProcessPool:
 
         A process reloads worker files only when the plan's generation (the front's) differs from its last."""
         if plan.output is not None:  # nothing to run: a cache hit needs no process
-            return ChainResult(output=plan.output)
+            return ChainResult(relayable=plan.output)
         if self._closed:
             raise ServerUnavailable("the server is shutting down")
         task = _Task(plan.to_wire(), plan.timeout)
@@ -134,7 +134,7 @@ class ProcessPool:
         self._waiting.append(task)
         self._feed()
         try:
-            return task.answer.get().output
+            return task.answer.get().relayable  # a function's answer (never encoded)
         finally:
             task.abandoned = True
 
@@ -199,7 +199,9 @@ class ProcessPool:
                 if not child.pending:
                     raise EOFError("an answer nobody asked for")
                 if reply["ok"]:
-                    result = ChainResult(output=reply["output"], ran=reply["ran"], sample_reads=reply["sample_reads"])
+                    # a chain's output as its process encoded it, or a function call's (ProcessPool.call) answer
+                    output = EncodedOutput.from_wire(reply) if "packed" in reply else reply["output"]
+                    result = ChainResult(relayable=output, ran=reply["ran"], sample_reads=reply["sample_reads"])
                 else:
                     error = getattr(exceptions, reply["error"], exceptions.WorkerFailed)(reply["message"])
                 task = child.pending.popleft()

@@ -54,8 +54,8 @@ class GroupBatch:
         self.closed = False  # a chunk answered after the batch ended closes its connection
 
     def compute(self, worker: str, md5s: list[str], chain_timeout: float) -> list[dict[str, Any]] | None:
-        """``[{'md5', worker: output} | error record]`` for ``md5s`` from some server of the group, or None
-        when no server answered ``attempts`` times (the caller then computes them itself)."""
+        """``[{'md5', **EncodedOutput.wire()} | error record]`` for ``md5s`` (``WorkFront.compute_here``) from some
+        server of the group, or None when no server answered ``attempts`` times (the caller then computes them)."""
         runner = self.runner
         for attempt in range(runner.attempts):
             client = self.idle.pop() if self.idle else runner.connect()

@@ -19,6 +19,7 @@ import gevent.queue
 
 from workbench.exceptions import BadArgument, WorkbenchError
 from workbench.server.data_store.base import let_loop_run
+from workbench.server.execution.pipe_protocol import EncodedOutput, decoded
 
 if TYPE_CHECKING:
     from workbench.server.group.group_batch import GroupBatch
@@ -68,6 +69,8 @@ def subkey_list(subkeys: Any) -> list[str] | None:
 
 def with_md5(output: Any, md5: str) -> Any:
     """The output as clients see it: carrying its sample's md5, as the original's store added it."""
+    if type(output) is EncodedOutput:
+        return output.with_md5(md5)
     if isinstance(output, dict) and "md5" not in output:
         return {"md5": md5, **output}
     return output
@@ -110,7 +113,7 @@ def original_item(worker: str, subkeys: list[str] | None, serve: Callable[[str, 
         if not subkeys:
             return output
         try:
-            return flat_subkeys(worker, output, subkeys)
+            return flat_subkeys(worker, decoded(output), subkeys)
         except WorkbenchError as exc:
             return error_record(result["md5"], worker, exc)
 
@@ -135,6 +138,8 @@ class ResultStream:
     def __init__(self, front: WorkFront, worker: str, md5s: Iterable[str],
                  subkeys: list[str] | None, shape: Callable[[dict], dict] | None = None) -> None:
         self._shape = shape  # how the API shapes each item (original_item); None: {md5, worker: output}
+        self._worker = worker
+        self._relayed = False  # see relay()
         self._queue: gevent.queue.Queue = gevent.queue.Queue(maxsize=max(4, front.max_in_flight))
         self._pool = gevent.pool.Pool(front.max_in_flight)
         self._ready: deque[dict] = deque()
@@ -160,6 +165,19 @@ class ResultStream:
         self._ready.extend(entry)
         return True
 
+    def relay(self) -> ResultStream:
+        """Leave outputs from worker processes encoded (``EncodedOutput``) in the items: for the RPC layer, which
+        sends them on as they are (otherwise each is decoded here, as the item is handed out)."""
+        self._relayed = True
+        return self
+
+    def _out(self, item: dict[str, Any]) -> Any:
+        if not self._relayed:
+            output = item.get(self._worker)
+            if type(output) is EncodedOutput:
+                item[self._worker] = output.value()
+        return self._shape(item) if self._shape else item
+
     def __iter__(self) -> ResultStream:
         return self
 
@@ -168,8 +186,7 @@ class ResultStream:
             if not self._take(block=True):
                 self.close()
                 raise StopIteration
-        item = self._ready.popleft()
-        return self._shape(item) if self._shape else item
+        return self._out(self._ready.popleft())
 
     def batches(self, size: int) -> Iterator[list[dict[str, Any]]]:
         """Lists of up to ``size`` results: waits for the first, then up to ``stream_linger`` seconds for company.
@@ -184,8 +201,7 @@ class ResultStream:
                     if not self._take(block=remaining > 0, timeout=max(remaining, 0.0)):
                         break
                 ready = self._ready
-                items = [ready.popleft() for _ in range(min(size, len(ready)))]
-                yield [self._shape(item) for item in items] if self._shape else items
+                yield [self._out(ready.popleft()) for _ in range(min(size, len(ready)))]
         finally:
             self.close()
 
@@ -203,16 +219,16 @@ def _produce(front: WorkFront, worker: str, subkeys: list[str] | None, md5s: Ite
              queue: gevent.queue.Queue, pool: gevent.pool.Pool) -> None:
     """Feed a ResultStream's queue: cached chunks as lists, chains as they finish, then _DONE."""
 
-    def result(md5: str, output: dict[str, Any]) -> dict[str, Any]:
+    def result(md5: str, output: dict[str, Any] | EncodedOutput) -> dict[str, Any]:
         try:
-            return {"md5": md5, worker: select_subkeys(worker, output, subkeys) if subkeys else output}
+            return {"md5": md5, worker: select_subkeys(worker, decoded(output), subkeys) if subkeys else output}
         except WorkbenchError as exc:
             return error_record(md5, worker, exc)
 
     def one(md5: str, checked: bool) -> None:
         try:
             if checked:  # the chunk's cache query missed it: plan it and run it
-                queue.put([result(md5, front.run(front.planner.plan(worker, md5, top_missed=True)))])
+                queue.put([result(md5, front.run_encoded(front.planner.plan(worker, md5, top_missed=True)))])
             else:
                 queue.put([front.work(worker, md5, subkeys)])
         except WorkbenchError as exc:
@@ -261,7 +277,8 @@ def _spread(front: WorkFront, group_batch: GroupBatch, worker: str, cold: list[s
         answers = group_batch.compute(worker, md5s, timeout)
         if answers is None:  # no server of the group answered: compute them here
             answers = front.compute_here(worker, md5s)
-        queue.put([answer if answer.get("error") else result(answer["md5"], answer[worker]) for answer in answers])
+        queue.put([answer if answer.get("error") else result(answer["md5"], EncodedOutput.from_wire(answer))
+                   for answer in answers])
 
     for start in range(0, len(cold), size):
         groups.spawn(chunk_of, cold[start:start + size])  # waits while in_flight chunks are out

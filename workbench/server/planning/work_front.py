@@ -17,6 +17,7 @@ import gevent.pool
 from workbench.exceptions import UnknownMD5, WorkbenchError
 from workbench.server.data_store.base import DataStore
 from workbench.server.execution.executor import Executor
+from workbench.server.execution.pipe_protocol import EncodedOutput, decoded
 from workbench.server.planning.batch_stream import ResultStream, error_record, select_subkeys
 from workbench.server.planning.chain_plan import ChainPlan, ChainPlanner
 from workbench.server.planning.plugin_manager import PluginManager
@@ -44,6 +45,11 @@ class WorkFront:
 
     def run(self, plan: ChainPlan) -> dict[str, Any]:
         """The requested output of ``plan``: its stored output when nothing is to run, else the executor's."""
+        return decoded(self.run_encoded(plan))
+
+    def run_encoded(self, plan: ChainPlan) -> dict[str, Any] | EncodedOutput:
+        """``run``, leaving an output from a worker process as that process encoded it (a batch stream relays it
+        to the client as it is)."""
         if plan.output is not None:
             self.counters["cache_hits"] += 1
             return plan.output
@@ -58,7 +64,7 @@ class WorkFront:
             return found
         return output
 
-    def _execute(self, plan: ChainPlan) -> dict[str, Any]:
+    def _execute(self, plan: ChainPlan) -> dict[str, Any] | EncodedOutput:
         ran = True
         try:
             result = self.executor.run(plan)
@@ -69,7 +75,7 @@ class WorkFront:
             self.counters["chains_run"] += ran
         self.counters["sample_reads"] += result.sample_reads
         self.workers_run.update(result.ran)
-        return result.output
+        return result.relayable
 
     def _stored(self, plan: ChainPlan) -> dict[str, Any] | None:
         """The top worker's output if a valid one is stored now (another server computed it)."""
@@ -105,13 +111,16 @@ class WorkFront:
         return self.slabs.get(worker, top.chain_version, paths, build)
 
     def compute_here(self, worker: str, md5s: list[str]) -> list[dict[str, Any]]:
-        """Results for a chunk of a group batch, computed by this server (never spread further), in order."""
+        """Results for a chunk of a group batch, computed by this server (never spread further), in order: each
+        ``{'md5', **EncodedOutput.wire()}`` (the server that asked relays the output as it is) or an error record."""
         self.plugins.get(worker)
         results: list[dict[str, Any]] = [{} for _ in md5s]
 
         def one(index: int, md5: str) -> None:
             try:
-                results[index] = self.work(worker, md5)
+                output = self.run_encoded(self.planner.plan(worker, md5))
+                encoded = output if type(output) is EncodedOutput else EncodedOutput.of(output)
+                results[index] = {"md5": md5, **encoded.wire()}
             except WorkbenchError as exc:
                 results[index] = error_record(md5, worker, exc)
 

@@ -10,6 +10,9 @@
    send and receive (``flags & NOBLOCK``, ``flags |= NOBLOCK``, ``events & POLLOUT`` after polling the socket's
    state), and each such operation now runs Python-level enum code: 1.3 us, against 0.03 us on the plain ints
    zerorpc was written for, ~10 of them per message. zerorpc's socket module sees plain ints again.
+4. ``Event.pack`` packs through ``pipe_protocol.pack_relayed``: a worker process's output in a stream item
+   (``EncodedOutput``) is spliced into the message as that process encoded it, never decoded and encoded again
+   here. Every other message is packed in one call as before, to the same bytes.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import zerorpc.decorators
 import zerorpc.events
 import zerorpc.gevent_zmq
 import zmq
+
+from workbench.server.execution.pipe_protocol import pack_relayed
 
 FLAG_CONSTANTS = ("NOBLOCK", "SNDMORE", "RCVMORE", "POLLIN", "POLLOUT")
 
@@ -51,10 +56,16 @@ def _unpack(blob: Any) -> zerorpc.events.Event:
     return zerorpc.events.Event(name, args, None, header if isinstance(header, dict) else {})
 
 
+def _pack(self: zerorpc.events.Event) -> bytes:
+    """zerorpc's Event.pack, relaying encoded outputs as they are."""
+    return pack_relayed((self._header, self._name, self._args))
+
+
 def apply() -> None:
     """Install the fixes (idempotent). The server calls it; clients keep stock zerorpc."""
     zerorpc.decorators.DecoratorBase._zerorpc_args = _zerorpc_args
     zerorpc.events.Event.unpack = staticmethod(_unpack)
+    zerorpc.events.Event.pack = _pack
     plain = {name: int(getattr(zmq, name)) for name in FLAG_CONSTANTS}
     vars(zerorpc.gevent_zmq).update(plain)  # what zerorpc's events module reads as ``zmq.SNDMORE``
     zerorpc.gevent_zmq._zmq = types.SimpleNamespace(**{**vars(zmq), **plain})  # what its socket methods read
