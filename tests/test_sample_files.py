@@ -251,6 +251,11 @@ def test_an_upload_refuses_a_part_out_of_order_and_a_sample_too_large(tmp_path: 
         with pytest.raises(BadArgument, match="no upload"):
             workbench.upload_finish(upload)
         assert not list(workbench.store.spool_dir().iterdir())
+        with pytest.raises(SampleTooLarge, match="sample of 16 bytes is larger"):
+            workbench.upload_start("y.bin", "", 16)  # the whole file's size, said up front
+        with pytest.raises(BadArgument, match="length must be the file's size in bytes"):
+            workbench.upload_start("y.bin", "", -1)
+        assert workbench.upload_start("z.bin", "", 15)
     finally:
         workbench.close()
 

@@ -382,8 +382,10 @@ def test_a_big_file_over_the_size_limit_gets_one_clear_error_and_leaves_nothing(
         client = limited.client(timeout=60)
         big = tmp_path / "big.bin"
         big.write_bytes(os.urandom(3 * 2**20))
-        with pytest.raises(zerorpc.RemoteError, match="larger than max_sample_size_mb"):
-            upload_file(client, big, chunk_bytes=2**19)  # parts pipelined: one more is in flight when one fails
+        wire = SlowWire(client)
+        with pytest.raises(zerorpc.RemoteError, match="sample of 3,145,728 bytes is larger than max_sample_size_mb"):
+            upload_file(wire, big, chunk_bytes=2**19)
+        assert wire.parts == 0, "refused at upload_start, from the file's size: no part was sent"
         stderr = capfd.readouterr().err
         assert "Traceback" not in stderr and "failed with" not in stderr, stderr
         assert client.info()["samples"] == 0

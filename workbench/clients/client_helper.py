@@ -342,7 +342,7 @@ def upload_parts(client: zerorpc.Client, path: Path, type_tag: str = "", chunk_b
     stored. The server appends and hashes each part as it arrives, with the next one already on the wire; an
     error or Ctrl-C drops the upload on the server, and so does ``stop`` returning True after a part (then None
     is returned)."""
-    upload_id = client.upload_start(path.name, type_tag)
+    upload_id = client.upload_start(path.name, type_tag, path.stat().st_size)  # too large: refused before a part
     pending = sent = None  # the part in flight: read the next one while the server writes this one
     offset = 0
     try:

@@ -193,9 +193,10 @@ class Workbench:
             raise BadArgument("type_tag must not be empty: name the type, e.g. 'exe' or 'pcap'")
         return self.store.set_type_tag(self._info(md5)["md5"], type_tag)
 
-    def upload_start(self, filename: str, type_tag: str = "") -> str:
-        """Open a chunked upload (parts appended and hashed once, see uploads.py); return its id."""
-        return self.uploads.start(filename, type_tag)
+    def upload_start(self, filename: str, type_tag: str = "", length: int | None = None) -> str:
+        """Open a chunked upload (parts appended and hashed once, see uploads.py); return its id. ``length``: the
+        whole file's size, when the client knows it (refused now if over the limit, not parts later)."""
+        return self.uploads.start(filename, type_tag, length)
 
     def upload_part(self, upload_id: str, offset: int, data: bytes) -> int:
         """Append the next part of an upload at ``offset``; return the bytes received so far."""

@@ -82,9 +82,14 @@ class Uploads:
         self.store, self.max_bytes = store, max_bytes  # read at each check: the server's limit may change
         self.open: dict[str, Upload] = {}
 
-    def start(self, filename: str, type_tag: str = "") -> str:
-        """A new upload's id (expired ones are dropped first)."""
+    def start(self, filename: str, type_tag: str = "", length: int | None = None) -> str:
+        """A new upload's id (expired ones are dropped first); SampleTooLarge at once for a ``length`` (the whole
+        file's, when the client says it) over the limit, so that no part of it is sent for nothing."""
         type_tag = given_type_tag(type_tag)
+        if length is not None:
+            if type(length) is not int or length < 0:
+                raise BadArgument(f"length must be the file's size in bytes (a whole number >= 0), got {length!r}")
+            check_size(length, self.max_bytes())
         self._expire()
         if len(self.open) >= MAX_OPEN:
             raise BadArgument(f"{MAX_OPEN} uploads are in progress on this server; finish or abort some "

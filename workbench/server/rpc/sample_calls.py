@@ -52,9 +52,10 @@ class SampleCalls:
         """Correct a sample's type_tag (its stored outputs are dropped); False if it already had it."""
         return self._wb.set_type_tag(md5, type_tag)
 
-    def upload_start(self, filename: str, type_tag: str = "") -> str:
-        """Open a chunked upload (parts appended and hashed once, no joining); returns its id."""
-        return self._wb.upload_start(filename, type_tag)
+    def upload_start(self, filename: str, type_tag: str = "", length: Any = None) -> str:
+        """Open a chunked upload (parts appended and hashed once, no joining); returns its id. With length (the
+        file's size), a file over the server's size limit is refused here, before any part is sent."""
+        return self._wb.upload_start(filename, type_tag, length)
 
     def upload_part(self, upload_id: str, offset: int, data: bytes) -> int:
         """Append the next part of an upload at offset (bytes so far); returns the new length."""
