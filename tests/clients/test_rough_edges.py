@@ -281,7 +281,8 @@ def test_upload_file_sends_a_big_file_in_parts_that_never_become_samples(wb: zer
 
 
 class SlowWire:
-    """The client behind a wire of ``seconds`` per upload part (a network, on loopback), counting the parts."""
+    """The client behind a wire of ``seconds`` per upload part (a network, on loopback), counting the parts handed
+    to it (when upload_parts takes ``upload_part`` to send one: its greenlet may start later)."""
 
     def __init__(self, client: zerorpc.Client, seconds: float = 0.0, on_part: Callable[[], None] | None = None):
         self.client, self.seconds, self.on_part, self.parts = client, seconds, on_part, 0
@@ -289,9 +290,9 @@ class SlowWire:
     def __getattr__(self, name: str) -> object:
         if name != "upload_part":
             return getattr(self.client, name)
+        self.parts += 1
 
         def upload_part(*args: object) -> object:
-            self.parts += 1
             if self.on_part:
                 self.on_part()
             gevent.sleep(self.seconds)
