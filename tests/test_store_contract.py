@@ -639,15 +639,36 @@ class TestGroupContract:
         assert not store.take_lease("md5:view:v1", "server-b", 30)
         assert store.take_lease("md5:view:v1", "server-a", 30)  # the holder renews
         assert store.lease_holder("md5:view:v1") == "server-a"
-        store.release_lease("md5:view:v1", "server-b")  # not b's to give up
+        store.release_leases(["md5:view:v1"], "server-b")  # not b's to give up
         assert store.lease_holder("md5:view:v1") == "server-a"
-        store.release_lease("md5:view:v1", "server-a")
+        store.release_leases(["md5:view:v1"], "server-a")
         assert store.lease_holder("md5:view:v1") is None
         assert store.take_lease("md5:view:v1", "server-b", 0.2)
         time.sleep(0.3)  # b died without releasing: its lease runs out
         assert store.lease_holder("md5:view:v1") is None
         assert store.take_lease("md5:view:v1", "server-a", 30)
         assert store.take_lease("other-key", "server-b", 30)  # leases are per key
+
+    def test_a_holder_gives_up_ended_leases_in_the_write_that_takes_the_next(self, store: DataStore) -> None:
+        keys = [f"md5-{i}:view:v1" for i in range(1200)]  # more than one SQL statement's parameters
+        for key in keys:
+            assert store.take_lease(key, "server-a", 30)
+        assert store.take_lease("md5-b:view:v1", "server-b", 30)
+        assert store.take_lease("next:view:v1", "server-a", 30, release=[*keys, "md5-b:view:v1"])
+        assert [store.lease_holder(k) for k in (keys[0], keys[-1])] == [None, None]
+        assert store.lease_holder("md5-b:view:v1") == "server-b"  # only the holder's own are given up
+        assert store.lease_holder("next:view:v1") == "server-a"
+        assert not store.take_lease("md5-b:view:v1", "server-a", 30, release=["next:view:v1"])
+        assert store.lease_holder("next:view:v1") is None  # given up even when the take is refused
+        store.release_leases([], "server-a")
+
+    def test_one_write_renews_every_lease_of_a_holder(self, store: DataStore) -> None:
+        for key in ("k1", "k2"):
+            assert store.take_lease(key, "server-a", 0.3)
+        assert store.take_lease("k3", "server-b", 0.3)
+        store.renew_leases("server-a", 30)
+        time.sleep(0.4)
+        assert [store.lease_holder(k) for k in ("k1", "k2", "k3")] == ["server-a", "server-a", None]
 
     def test_servers_register_and_are_listed_while_seen(self, store: DataStore) -> None:
         store.register_server("wb1", {"address": "tcp://10.0.0.1:4242", "procs": 2})

@@ -104,8 +104,10 @@ class Workbench:
         self.retrohunts = Retrohunts(executor, timeout, max(4, 2 * self.procs))
 
     def close(self) -> None:
-        """Stop worker processes and close the store."""
+        """Stop worker processes, give up this server's chain leases, and close the store."""
         self.front.executor.close()
+        if self.front.leases is not None:
+            self.front.leases.close()
         self.store.close()
 
     # --- samples -----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import hashlib
 import json
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -264,17 +264,22 @@ class DataStore(ABC):
 
     # --- group: chain leases and server membership ----------------------------------------------------
     @abstractmethod
-    def take_lease(self, key: str, holder: str, seconds: float) -> bool:
+    def take_lease(self, key: str, holder: str, seconds: float, release: Sequence[str] = ()) -> bool:
         """Take ``key`` for ``holder`` for ``seconds`` in one atomic step: True if taken (free, expired, or
-        already this holder's, then extended), False while another holder's lease runs."""
+        already this holder's, then extended), False while another holder's lease runs. ``release``: keys
+        ``holder`` gives up first, in the same write (a server running chain after chain writes once a chain)."""
+
+    @abstractmethod
+    def renew_leases(self, holder: str, seconds: float) -> None:
+        """Extend every lease ``holder`` holds to ``seconds`` from now, in one write."""
 
     @abstractmethod
     def lease_holder(self, key: str) -> str | None:
         """Who holds ``key`` now (None when free or expired)."""
 
     @abstractmethod
-    def release_lease(self, key: str, holder: str) -> None:
-        """Give ``key`` up, if ``holder`` still holds it."""
+    def release_leases(self, keys: Sequence[str], holder: str) -> None:
+        """Give ``keys`` up, those ``holder`` still holds."""
 
     @abstractmethod
     def register_server(self, name: str, info: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
@@ -475,7 +475,8 @@ class MongoStore(DataStore):
 
     # --- admin -------------------------------------------------------------------------------------
     # --- group: chain leases and server membership ----------------------------------------------------
-    def take_lease(self, key: str, holder: str, seconds: float) -> bool:
+    def take_lease(self, key: str, holder: str, seconds: float, release: Sequence[str] = ()) -> bool:
+        self.release_leases(release, holder)  # no transaction needed: each key's document is its own lease
         now = time.time()
         doc = {"holder": holder, "expires": now + seconds,
                "expires_at": datetime.fromtimestamp(now + seconds, UTC)}
@@ -490,8 +491,14 @@ class MongoStore(DataStore):
         doc = self._db.leases.find_one({"_id": key, "expires": {"$gt": time.time()}})
         return doc["holder"] if doc else None
 
-    def release_lease(self, key: str, holder: str) -> None:
-        self._db.leases.delete_one({"_id": key, "holder": holder})
+    def renew_leases(self, holder: str, seconds: float) -> None:
+        expires = time.time() + seconds
+        self._db.leases.update_many({"holder": holder}, {"$set": {"expires": expires,
+                                                                 "expires_at": datetime.fromtimestamp(expires, UTC)}})
+
+    def release_leases(self, keys: Sequence[str], holder: str) -> None:
+        if keys:
+            self._db.leases.delete_many({"_id": {"$in": list(keys)}, "holder": holder})
 
     def register_server(self, name: str, info: dict[str, Any]) -> None:
         self._db.group_servers.replace_one({"_id": name}, {**info, "_id": name, "seen": time.time()}, upsert=True)

@@ -15,7 +15,7 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
@@ -696,10 +696,11 @@ class SqliteStore(DataStore):
 
     # --- admin -------------------------------------------------------------------------------------
     # --- group: chain leases and server membership ----------------------------------------------------
-    def take_lease(self, key: str, holder: str, seconds: float) -> bool:
+    def take_lease(self, key: str, holder: str, seconds: float, release: Sequence[str] = ()) -> bool:
         now = time.time()
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
+            self._drop_leases(release, holder)
             row = self._one("SELECT holder, expires FROM leases WHERE key=?", (key,))
             if row is not None and row[0] != holder and row[1] > now:
                 return False
@@ -710,9 +711,21 @@ class SqliteStore(DataStore):
         row = self._one("SELECT holder FROM leases WHERE key=? AND expires>?", (key, time.time()))
         return row[0] if row else None
 
-    def release_lease(self, key: str, holder: str) -> None:
+    def renew_leases(self, holder: str, seconds: float) -> None:
         with self._db:
-            self._db.execute("DELETE FROM leases WHERE key=? AND holder=?", (key, holder))
+            self._db.execute("UPDATE leases SET expires=? WHERE holder=?", (time.time() + seconds, holder))
+
+    def release_leases(self, keys: Sequence[str], holder: str) -> None:
+        if keys:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._drop_leases(keys, holder)
+
+    def _drop_leases(self, keys: Sequence[str], holder: str) -> None:
+        for start in range(0, len(keys), MAX_SQL_PARAMS - 1):
+            chunk = list(keys[start:start + MAX_SQL_PARAMS - 1])
+            marks = ",".join("?" * len(chunk))
+            self._db.execute(f"DELETE FROM leases WHERE holder=? AND key IN ({marks})", (holder, *chunk))  # noqa: S608
 
     def register_server(self, name: str, info: dict[str, Any]) -> None:
         with self._db:
