@@ -9,7 +9,8 @@ A server writes to the store once per chain: a chain's lease is given up in the 
 (or ``RELEASE_AFTER_S`` later when no chain follows), and one keeper renews all of the server's running leases
 every third of ``lease_seconds``, so only a dead holder's leases expire. A lease given up a little late delays
 no one waiting for it: waiters look for the stored output first, and the output is stored before the chain
-ends. (Measured in a 2-server group: a release write and a renewer greenlet per chain took ~70 us a chain.)
+ends. (Measured in a 2-server group: with a release write and a renewer greenlet per chain, the fronts spent
+0.66 ms of CPU a cold chain; without them 0.57 ms.)
 """
 
 from __future__ import annotations
